@@ -1,0 +1,11 @@
+import ArgumentParser
+import LeNetKit
+
+@main
+struct LeNetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lenet",
+        abstract: "Train and run LeNet-5 on MNIST, from scratch, in Swift.",
+        subcommands: []
+    )
+}

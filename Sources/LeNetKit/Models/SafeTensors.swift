@@ -1,0 +1,944 @@
+// A strict reader and writer for the safetensors format
+// (https://github.com/huggingface/safetensors), the format PyTorch checkpoints
+// are exchanged in:
+//
+//   [8 bytes]  N, the header length, unsigned 64-bit little-endian
+//   [N bytes]  a UTF-8 JSON object:
+//              {"__metadata__": {"key": "value", ...},            (optional)
+//               "name": {"dtype": "F32", "shape": [6, 1, 5, 5],
+//                        "data_offsets": [begin, end]}, ...}
+//              padded with trailing spaces
+//   [rest]     the data buffer; offsets are relative to its start, every
+//              tensor's bytes are little-endian and row-major, and the tensors
+//              cover the buffer exactly, with no holes and no overlaps.
+//
+// The reader rejects anything the reference (Rust) implementation rejects, and
+// a little more (duplicate names, unknown fields), each with its own message.
+// The writer produces byte-for-byte what `safetensors.torch.save_file` writes
+// for the same tensors: compact JSON, tensors laid out by descending dtype
+// (the Rust `Dtype` order) then by name, header padded with spaces so the data
+// starts at an 8-byte boundary. Metadata keys are written sorted (Python's
+// order is a hash map's and varies from run to run).
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - Errors
+
+/// What is wrong with a safetensors file or tensor: the file (or source) and a
+/// one-line message.
+public struct SafeTensorsError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The path (or source description) of the file; empty for errors about a
+    /// tensor value that is not tied to a file.
+    public let file: String
+    /// One line saying what is wrong.
+    public let message: String
+
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
+
+    public var description: String {
+        file.isEmpty ? message : "\(file): \(message)"
+    }
+}
+
+// MARK: - Data types
+
+/// The element types of the safetensors format. Every type can be read and
+/// written as raw bytes; typed accessors exist for F32, F64, I64, I32 and U8.
+public enum SafeTensorsDType: String, Sendable, CaseIterable {
+    case bool = "BOOL"
+    case u8 = "U8"
+    case i8 = "I8"
+    case i16 = "I16"
+    case u16 = "U16"
+    case f16 = "F16"
+    case bf16 = "BF16"
+    case i32 = "I32"
+    case u32 = "U32"
+    case f32 = "F32"
+    case f64 = "F64"
+    case i64 = "I64"
+    case u64 = "U64"
+
+    /// Bytes per element.
+    public var byteCount: Int {
+        switch self {
+        case .bool, .u8, .i8: return 1
+        case .i16, .u16, .f16, .bf16: return 2
+        case .i32, .u32, .f32: return 4
+        case .f64, .i64, .u64: return 8
+        }
+    }
+
+    /// Position in the Rust implementation's `Dtype` enum, whose derived order
+    /// decides the layout of a written file (descending rank, then name).
+    var layoutRank: Int {
+        switch self {
+        case .bool: return 0
+        case .u8: return 4
+        case .i8: return 5
+        case .i16: return 9
+        case .u16: return 10
+        case .f16: return 11
+        case .bf16: return 12
+        case .i32: return 13
+        case .u32: return 14
+        case .f32: return 15
+        case .f64: return 17
+        case .i64: return 18
+        case .u64: return 19
+        }
+    }
+}
+
+// MARK: - One tensor
+
+/// One tensor: dtype, shape and its little-endian, row-major raw bytes.
+/// The initialisers guarantee `data.count == elementCount * dtype.byteCount`.
+public struct SafeTensor: Sendable, Equatable {
+    public let dtype: SafeTensorsDType
+    public let shape: [Int]
+    /// Little-endian raw bytes, row-major.
+    public let data: [UInt8]
+    /// The product of `shape` (1 for a scalar, shape []).
+    public let elementCount: Int
+
+    /// A tensor from raw little-endian bytes; the byte count must match shape and dtype.
+    public init(dtype: SafeTensorsDType, shape: [Int], data: [UInt8]) throws {
+        let count = try SafeTensor.elementCount(of: shape)
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteCount)
+        guard !overflow, bytes == data.count else {
+            throw SafeTensorsError(
+                file: "",
+                message: "\(data.count) bytes do not make a \(dtype.rawValue) tensor of shape \(shape), which needs \(overflow ? "more than Int.max" : String(bytes)) bytes")
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.data = data
+        self.elementCount = count
+    }
+
+    public init(floats: [Float], shape: [Int]) throws {
+        try self.init(dtype: .f32, shape: shape, values: floats, count: floats.count) { $0.bitPattern }
+    }
+
+    public init(doubles: [Double], shape: [Int]) throws {
+        try self.init(dtype: .f64, shape: shape, values: doubles, count: doubles.count) { $0.bitPattern }
+    }
+
+    public init(int64s: [Int64], shape: [Int]) throws {
+        try self.init(dtype: .i64, shape: shape, values: int64s, count: int64s.count) { UInt64(bitPattern: $0) }
+    }
+
+    public init(int32s: [Int32], shape: [Int]) throws {
+        try self.init(dtype: .i32, shape: shape, values: int32s, count: int32s.count) { UInt32(bitPattern: $0) }
+    }
+
+    public init(uint8s: [UInt8], shape: [Int]) throws {
+        try self.init(dtype: .u8, shape: shape, data: uint8s)
+    }
+
+    /// The values of an F32 tensor, bit-exact.
+    public func floats() throws -> [Float] {
+        try decode(.f32) { Float(bitPattern: $0 as UInt32) }
+    }
+
+    /// The values of an F64 tensor, bit-exact.
+    public func doubles() throws -> [Double] {
+        try decode(.f64) { Double(bitPattern: $0 as UInt64) }
+    }
+
+    public func int64s() throws -> [Int64] {
+        try decode(.i64) { Int64(bitPattern: $0 as UInt64) }
+    }
+
+    public func int32s() throws -> [Int32] {
+        try decode(.i32) { Int32(bitPattern: $0 as UInt32) }
+    }
+
+    public func uint8s() throws -> [UInt8] {
+        try checkDType(.u8)
+        return data
+    }
+
+    // MARK: Internals
+
+    /// The product of a shape's dimensions, rejecting negative sizes and overflow.
+    static func elementCount(of shape: [Int]) throws -> Int {
+        var count = 1
+        for dimension in shape {
+            guard dimension >= 0 else {
+                throw SafeTensorsError(file: "", message: "shape \(shape) has a negative dimension")
+            }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else {
+                throw SafeTensorsError(file: "", message: "shape \(shape) has more elements than Int.max")
+            }
+            count = product
+        }
+        return count
+    }
+
+    private init<Value, Bits: FixedWidthInteger & UnsignedInteger>(
+        dtype: SafeTensorsDType, shape: [Int], values: [Value], count: Int, bits: (Value) -> Bits
+    ) throws {
+        let expected = try SafeTensor.elementCount(of: shape)
+        guard expected == count else {
+            throw SafeTensorsError(
+                file: "",
+                message: "\(count) values do not fill a \(dtype.rawValue) tensor of shape \(shape), which holds \(expected)")
+        }
+        let width = MemoryLayout<Bits>.size
+        var bytes = [UInt8](repeating: 0, count: count * width)
+        bytes.withUnsafeMutableBytes { raw in
+            for index in 0..<count {
+                raw.storeBytes(of: bits(values[index]).littleEndian, toByteOffset: index * width, as: Bits.self)
+            }
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.data = bytes
+        self.elementCount = count
+    }
+
+    private func checkDType(_ wanted: SafeTensorsDType) throws {
+        guard dtype == wanted else {
+            throw SafeTensorsError(
+                file: "", message: "tensor of shape \(shape) is \(dtype.rawValue), not \(wanted.rawValue)")
+        }
+    }
+
+    private func decode<Value, Bits: FixedWidthInteger & UnsignedInteger>(
+        _ wanted: SafeTensorsDType, _ make: (Bits) -> Value
+    ) throws -> [Value] {
+        try checkDType(wanted)
+        let width = MemoryLayout<Bits>.size
+        return data.withUnsafeBytes { raw in
+            (0..<elementCount).map { index in
+                make(Bits(littleEndian: raw.loadUnaligned(fromByteOffset: index * width, as: Bits.self)))
+            }
+        }
+    }
+}
+
+// MARK: - A whole file
+
+/// A safetensors file: named tensors and string metadata.
+public struct SafeTensorsFile: Sendable, Equatable {
+    public var tensors: [String: SafeTensor]
+    /// The `__metadata__` map (string to string).
+    public var metadata: [String: String]
+    /// Where this came from (a path, or a description); prefixes error messages.
+    public var source: String
+
+    /// The largest header accepted, as in the reference implementation (100 MB).
+    public static let maximumHeaderLength = 100_000_000
+
+    public init(tensors: [String: SafeTensor], metadata: [String: String] = [:], source: String = "(in memory)") {
+        self.tensors = tensors
+        self.metadata = metadata
+        self.source = source
+    }
+
+    /// Reads and strictly validates the file at `path`.
+    public init(contentsOf path: String) throws {
+        let bytes = try FileIO.readAll(path: path)
+        try self.init(bytes: bytes, source: path)
+    }
+
+    /// Parses and strictly validates a serialized file; `source` names it in errors.
+    public init(bytes: [UInt8], source: String) throws {
+        func fail(_ message: String) -> SafeTensorsError {
+            SafeTensorsError(file: source, message: message)
+        }
+        guard bytes.count >= 8 else {
+            throw fail("file is \(bytes.count) bytes, shorter than the 8-byte header length field; not a safetensors file")
+        }
+        var headerLength: UInt64 = 0
+        for index in 0..<8 {
+            headerLength |= UInt64(bytes[index]) << (8 * UInt64(index))
+        }
+        guard headerLength <= UInt64(SafeTensorsFile.maximumHeaderLength) else {
+            throw fail("header length \(headerLength) is larger than the \(SafeTensorsFile.maximumHeaderLength)-byte limit; not a safetensors file or corrupt")
+        }
+        let headerEnd = 8 + Int(headerLength)
+        guard headerEnd <= bytes.count else {
+            throw fail("header length \(headerLength) runs past the end of the file (\(bytes.count) bytes); truncated or not a safetensors file")
+        }
+        let headerBytes = bytes[8..<headerEnd]
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(headerBytes)
+        } catch let error as JSONParser.Failure {
+            throw fail("header is not valid JSON: \(error.message) at header byte \(error.offset)")
+        }
+        guard case .object(let entries) = value else {
+            throw fail("header is not a JSON object but \(value.kindDescription)")
+        }
+
+        let dataStart = headerEnd
+        let dataLength = bytes.count - dataStart
+        var tensors: [String: SafeTensor] = [:]
+        var metadata: [String: String] = [:]
+        var sawMetadata = false
+        var layout: [(name: String, begin: Int, end: Int)] = []
+
+        for (name, entry) in entries {
+            if name == "__metadata__" {
+                guard !sawMetadata else { throw fail("duplicate \"__metadata__\" entry in header") }
+                sawMetadata = true
+                guard case .object(let pairs) = entry else {
+                    throw fail("\"__metadata__\" is not an object of strings but \(entry.kindDescription)")
+                }
+                for (key, item) in pairs {
+                    guard case .string(let text) = item else {
+                        throw fail("\"__metadata__\" value for key \"\(key)\" is \(item.kindDescription), not a string")
+                    }
+                    guard metadata[key] == nil else {
+                        throw fail("duplicate \"__metadata__\" key \"\(key)\"")
+                    }
+                    metadata[key] = text
+                }
+                continue
+            }
+            guard tensors[name] == nil, !layout.contains(where: { $0.name == name }) else {
+                throw fail("duplicate tensor name \"\(name)\" in header")
+            }
+            guard case .object(let fields) = entry else {
+                throw fail("tensor \"\(name)\": entry is \(entry.kindDescription), not an object with dtype, shape and data_offsets")
+            }
+            var dtypeValue: JSONValue?
+            var shapeValue: JSONValue?
+            var offsetsValue: JSONValue?
+            for (field, item) in fields {
+                switch field {
+                case "dtype":
+                    guard dtypeValue == nil else { throw fail("tensor \"\(name)\": duplicate field \"dtype\"") }
+                    dtypeValue = item
+                case "shape":
+                    guard shapeValue == nil else { throw fail("tensor \"\(name)\": duplicate field \"shape\"") }
+                    shapeValue = item
+                case "data_offsets":
+                    guard offsetsValue == nil else { throw fail("tensor \"\(name)\": duplicate field \"data_offsets\"") }
+                    offsetsValue = item
+                default:
+                    throw fail("tensor \"\(name)\": unknown field \"\(field)\" (expected dtype, shape, data_offsets)")
+                }
+            }
+            guard let dtypeValue else { throw fail("tensor \"\(name)\": missing field \"dtype\"") }
+            guard let shapeValue else { throw fail("tensor \"\(name)\": missing field \"shape\"") }
+            guard let offsetsValue else { throw fail("tensor \"\(name)\": missing field \"data_offsets\"") }
+
+            guard case .string(let dtypeName) = dtypeValue else {
+                throw fail("tensor \"\(name)\": dtype is \(dtypeValue.kindDescription), not a string")
+            }
+            guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+                let known = SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
+                throw fail("tensor \"\(name)\": unknown dtype \"\(dtypeName)\" (known: \(known))")
+            }
+            guard let shape = shapeValue.nonNegativeInts else {
+                throw fail("tensor \"\(name)\": shape must be a list of non-negative integers, got \(shapeValue.summary)")
+            }
+            guard let offsets = offsetsValue.nonNegativeInts, offsets.count == 2 else {
+                throw fail("tensor \"\(name)\": data_offsets must be two non-negative integers [begin, end], got \(offsetsValue.summary)")
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard end >= begin else {
+                throw fail("tensor \"\(name)\": data_offsets end \(end) is before begin \(begin)")
+            }
+            let count: Int
+            do {
+                count = try SafeTensor.elementCount(of: shape)
+            } catch let error as SafeTensorsError {
+                throw fail("tensor \"\(name)\": \(error.message)")
+            }
+            let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.byteCount)
+            guard !overflow, needed == end - begin else {
+                throw fail("tensor \"\(name)\": data_offsets [\(begin), \(end)] hold \(end - begin) bytes but a \(dtype.rawValue) tensor of shape \(shape) needs \(overflow ? "more than Int.max" : String(needed))")
+            }
+            guard end <= dataLength else {
+                throw fail("tensor \"\(name)\": data_offsets end \(end) is past the end of the data buffer (\(dataLength) bytes); truncated file?")
+            }
+            layout.append((name, begin, end))
+            do {
+                tensors[name] = try SafeTensor(
+                    dtype: dtype, shape: shape, data: Array(bytes[(dataStart + begin)..<(dataStart + end)]))
+            } catch let error as SafeTensorsError {
+                throw fail("tensor \"\(name)\": \(error.message)")
+            }
+        }
+
+        // The tensors must tile the data buffer exactly: sorted by offset, each
+        // begins where the previous ended, the last ends at the end of the file.
+        layout.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        var position = 0
+        var previous: String?
+        for item in layout {
+            if item.begin < position, let previous {
+                throw fail("tensor \"\(item.name)\": data_offsets [\(item.begin), \(item.end)] overlap tensor \"\(previous)\", which ends at \(position)")
+            }
+            if item.begin > position {
+                throw fail("data buffer has a hole: bytes \(position)..<\(item.begin) belong to no tensor (next is \"\(item.name)\")")
+            }
+            position = item.end
+            previous = item.name
+        }
+        guard position == dataLength else {
+            throw fail("data buffer has \(dataLength - position) bytes after the last tensor (bytes \(position)..<\(dataLength) belong to no tensor)")
+        }
+        self.tensors = tensors
+        self.metadata = metadata
+        self.source = source
+    }
+
+    /// The file's bytes, identical to what `safetensors.torch.save_file` writes
+    /// for the same tensors and (at most one) metadata key: compact JSON header,
+    /// tensors by descending dtype then name, spaces up to an 8-byte boundary.
+    /// Throws only for a tensor named `__metadata__`.
+    public func serialized() throws -> [UInt8] {
+        if tensors["__metadata__"] != nil {
+            throw SafeTensorsError(file: source, message: "a tensor cannot be named \"__metadata__\"")
+        }
+        let order = tensors.keys.sorted { lhs, rhs in
+            let (left, right) = (tensors[lhs]?.dtype.layoutRank ?? 0, tensors[rhs]?.dtype.layoutRank ?? 0)
+            if left != right { return left > right }
+            return lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
+        }
+        var header: [UInt8] = [UInt8(ascii: "{")]
+        var first = true
+        func separator() {
+            if !first { header.append(UInt8(ascii: ",")) }
+            first = false
+        }
+        if !metadata.isEmpty {
+            separator()
+            JSONWriter.appendString("__metadata__", to: &header)
+            header.append(contentsOf: Array(":{".utf8))
+            let keys = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            for (index, key) in keys.enumerated() {
+                if index > 0 { header.append(UInt8(ascii: ",")) }
+                JSONWriter.appendString(key, to: &header)
+                header.append(UInt8(ascii: ":"))
+                JSONWriter.appendString(metadata[key] ?? "", to: &header)
+            }
+            header.append(UInt8(ascii: "}"))
+        }
+        var offset = 0
+        var dataLength = 0
+        for name in order {
+            guard let tensor = tensors[name] else { continue }
+            dataLength += tensor.data.count
+        }
+        for name in order {
+            guard let tensor = tensors[name] else { continue }
+            separator()
+            JSONWriter.appendString(name, to: &header)
+            let shape = tensor.shape.map(String.init).joined(separator: ",")
+            let end = offset + tensor.data.count
+            header.append(contentsOf: Array(
+                ":{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}".utf8))
+            offset = end
+        }
+        header.append(UInt8(ascii: "}"))
+        while (8 + header.count) % 8 != 0 {
+            header.append(UInt8(ascii: " "))
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8 + header.count + dataLength)
+        let length = UInt64(header.count)
+        for index in 0..<8 {
+            bytes.append(UInt8(truncatingIfNeeded: length >> (8 * UInt64(index))))
+        }
+        bytes.append(contentsOf: header)
+        for name in order {
+            guard let tensor = tensors[name] else { continue }
+            bytes.append(contentsOf: tensor.data)
+        }
+        return bytes
+    }
+
+    /// Writes the file atomically: to a temporary file in the same directory,
+    /// fsync, rename over `path`, fsync the directory. On any failure the
+    /// temporary file is removed and `path` is untouched.
+    public func write(to path: String) throws {
+        let bytes = try serialized()
+        try FileIO.writeAtomically(bytes, to: path)
+    }
+
+    // MARK: Checked access by name
+
+    /// The tensor called `name`, or an error naming the file and the tensor.
+    public func tensor(_ name: String) throws -> SafeTensor {
+        guard let tensor = tensors[name] else {
+            throw SafeTensorsError(file: source, message: "no tensor named \"\(name)\"")
+        }
+        return tensor
+    }
+
+    /// The values of the F32 tensor `name`, checking its dtype and (if given) shape.
+    public func floats(_ name: String, shape: [Int]? = nil) throws -> [Float] {
+        try checked(name, .f32, shape).floats()
+    }
+
+    /// The values of the I64 tensor `name`, checking its dtype and (if given) shape.
+    public func int64s(_ name: String, shape: [Int]? = nil) throws -> [Int64] {
+        try checked(name, .i64, shape).int64s()
+    }
+
+    private func checked(_ name: String, _ dtype: SafeTensorsDType, _ shape: [Int]?) throws -> SafeTensor {
+        let tensor = try tensor(name)
+        guard tensor.dtype == dtype else {
+            throw SafeTensorsError(file: source, message: "tensor \"\(name)\" is \(tensor.dtype.rawValue), expected \(dtype.rawValue)")
+        }
+        if let shape, tensor.shape != shape {
+            throw SafeTensorsError(file: source, message: "tensor \"\(name)\" has shape \(tensor.shape), expected \(shape)")
+        }
+        return tensor
+    }
+
+    public static func == (lhs: SafeTensorsFile, rhs: SafeTensorsFile) -> Bool {
+        lhs.tensors == rhs.tensors && lhs.metadata == rhs.metadata
+    }
+}
+
+// MARK: - JSON (just what the header needs)
+
+/// A parsed JSON value. Objects keep their entries in order, duplicates
+/// included, so the validator can reject duplicates; numbers keep their text.
+enum JSONValue: Equatable {
+    case object([(String, JSONValue)])
+    case array([JSONValue])
+    case string(String)
+    case number(String)
+    case bool(Bool)
+    case null
+
+    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case let (.object(a), .object(b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case let (.array(a), .array(b)): return a == b
+        case let (.string(a), .string(b)): return a == b
+        case let (.number(a), .number(b)): return a == b
+        case let (.bool(a), .bool(b)): return a == b
+        case (.null, .null): return true
+        default: return false
+        }
+    }
+
+    /// The value as an Int if it is written as a plain non-negative integer.
+    var nonNegativeInt: Int? {
+        guard case .number(let text) = self, !text.isEmpty,
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+        else { return nil }
+        return Int(text)
+    }
+
+    /// The value as [Int] if it is a list of plain non-negative integers.
+    var nonNegativeInts: [Int]? {
+        guard case .array(let items) = self else { return nil }
+        let values = items.compactMap(\.nonNegativeInt)
+        return values.count == items.count ? values : nil
+    }
+
+    var kindDescription: String {
+        switch self {
+        case .object: return "an object"
+        case .array: return "a list"
+        case .string: return "a string"
+        case .number: return "a number"
+        case .bool: return "a boolean"
+        case .null: return "null"
+        }
+    }
+
+    /// A short rendering for error messages.
+    var summary: String {
+        let text: String
+        switch self {
+        case .object: text = "{...}"
+        case .array(let items): text = "[" + items.map(\.summary).joined(separator: ", ") + "]"
+        case .string(let value): text = "\"\(value)\""
+        case .number(let value): text = value
+        case .bool(let value): text = value ? "true" : "false"
+        case .null: text = "null"
+        }
+        return text.count > 80 ? String(text.prefix(77)) + "..." : text
+    }
+}
+
+/// A strict RFC 8259 parser over UTF-8 bytes, with a nesting limit.
+struct JSONParser {
+    struct Failure: Error {
+        let message: String
+        let offset: Int
+    }
+
+    private let bytes: [UInt8]
+    private var index = 0
+    private static let maximumDepth = 64
+
+    static func parse(_ input: ArraySlice<UInt8>) throws -> JSONValue {
+        var parser = JSONParser(bytes: Array(input))
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        guard parser.index == parser.bytes.count else {
+            throw parser.failure("unexpected \(parser.describeCurrent()) after the end of the top-level value")
+        }
+        return value
+    }
+
+    private init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    private func failure(_ message: String) -> Failure {
+        Failure(message: message, offset: index)
+    }
+
+    private func describeCurrent() -> String {
+        guard index < bytes.count else { return "end of header" }
+        let byte = bytes[index]
+        if byte >= 0x20 && byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
+        return "byte 0x" + String(byte, radix: 16)
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) {
+            index += 1
+        }
+    }
+
+    private mutating func expect(_ byte: UInt8) throws {
+        guard index < bytes.count, bytes[index] == byte else {
+            throw failure("expected '\(Character(Unicode.Scalar(byte)))' but found \(describeCurrent())")
+        }
+        index += 1
+    }
+
+    private mutating func parseValue(depth: Int) throws -> JSONValue {
+        guard depth <= JSONParser.maximumDepth else {
+            throw failure("nested more than \(JSONParser.maximumDepth) levels deep")
+        }
+        guard index < bytes.count else { throw failure("unexpected end of header") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try parseObject(depth: depth)
+        case UInt8(ascii: "["): return try parseArray(depth: depth)
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try parseLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try parseLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try parseLiteral("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        default: throw failure("unexpected \(describeCurrent())")
+        }
+    }
+
+    private mutating func parseLiteral(_ word: String) throws {
+        for byte in word.utf8 {
+            guard index < bytes.count, bytes[index] == byte else {
+                throw failure("invalid literal, expected \(word)")
+            }
+            index += 1
+        }
+    }
+
+    private mutating func parseObject(depth: Int) throws -> JSONValue {
+        try expect(UInt8(ascii: "{"))
+        var entries: [(String, JSONValue)] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(entries)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                throw failure("expected a string key but found \(describeCurrent())")
+            }
+            let key = try parseString()
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            skipWhitespace()
+            let value = try parseValue(depth: depth + 1)
+            entries.append((key, value))
+            skipWhitespace()
+            guard index < bytes.count else { throw failure("unterminated object") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(entries) }
+            throw failure("expected ',' or '}' in object but found \(describeCurrent())")
+        }
+    }
+
+    private mutating func parseArray(depth: Int) throws -> JSONValue {
+        try expect(UInt8(ascii: "["))
+        var items: [JSONValue] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array(items)
+        }
+        while true {
+            skipWhitespace()
+            items.append(try parseValue(depth: depth + 1))
+            skipWhitespace()
+            guard index < bytes.count else { throw failure("unterminated list") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            throw failure("expected ',' or ']' in list but found \(describeCurrent())")
+        }
+    }
+
+    private mutating func parseNumber() throws -> String {
+        let start = index
+        func digits() -> Int {
+            let from = index
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                index += 1
+            }
+            return index - from
+        }
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") else {
+            throw failure("invalid number")
+        }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+            if index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                throw failure("invalid number: leading zero")
+            }
+        } else {
+            _ = digits()
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { throw failure("invalid number: no digits after '.'") }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
+            guard digits() > 0 else { throw failure("invalid number: no digits in exponent") }
+        }
+        return String(decoding: bytes[start..<index], as: UTF8.self)
+    }
+
+    private mutating func parseHex4() throws -> UInt32 {
+        guard index + 4 <= bytes.count else { throw failure("truncated \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw failure("invalid hex digit in \\u escape")
+            }
+            value = value * 16 + digit
+            index += 1
+        }
+        return value
+    }
+
+    private mutating func parseString() throws -> String {
+        try expect(UInt8(ascii: "\""))
+        var output: [UInt8] = []
+        var runStart = index
+        while true {
+            guard index < bytes.count else { throw failure("unterminated string") }
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                output.append(contentsOf: bytes[runStart..<index])
+                index += 1
+                break
+            }
+            if byte < 0x20 {
+                throw failure("unescaped control character 0x\(String(byte, radix: 16)) in string")
+            }
+            if byte != UInt8(ascii: "\\") {
+                index += 1
+                continue
+            }
+            output.append(contentsOf: bytes[runStart..<index])
+            index += 1
+            guard index < bytes.count else { throw failure("unterminated escape") }
+            let escape = bytes[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""): output.append(0x22)
+            case UInt8(ascii: "\\"): output.append(0x5C)
+            case UInt8(ascii: "/"): output.append(0x2F)
+            case UInt8(ascii: "b"): output.append(0x08)
+            case UInt8(ascii: "f"): output.append(0x0C)
+            case UInt8(ascii: "n"): output.append(0x0A)
+            case UInt8(ascii: "r"): output.append(0x0D)
+            case UInt8(ascii: "t"): output.append(0x09)
+            case UInt8(ascii: "u"):
+                var code = try parseHex4()
+                if (0xD800...0xDBFF).contains(code) {
+                    guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                          bytes[index + 1] == UInt8(ascii: "u") else {
+                        throw failure("unpaired surrogate in \\u escape")
+                    }
+                    index += 2
+                    let low = try parseHex4()
+                    guard (0xDC00...0xDFFF).contains(low) else {
+                        throw failure("unpaired surrogate in \\u escape")
+                    }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00...0xDFFF).contains(code) {
+                    throw failure("unpaired surrogate in \\u escape")
+                }
+                guard let scalar = Unicode.Scalar(code) else {
+                    throw failure("invalid \\u escape")
+                }
+                output.append(contentsOf: Array(String(Character(scalar)).utf8))
+            default:
+                throw failure("invalid escape '\\\(Character(Unicode.Scalar(escape)))'")
+            }
+            runStart = index
+        }
+        let text = String(decoding: output, as: UTF8.self)
+        guard text.utf8.elementsEqual(output) else {
+            throw Failure(message: "string is not valid UTF-8", offset: runStart)
+        }
+        return text
+    }
+}
+
+/// Writes JSON strings exactly as serde_json (which Python's safetensors uses) does.
+enum JSONWriter {
+    static func appendString(_ string: String, to output: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        output.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case 0x22: output.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: output.append(contentsOf: [0x5C, 0x5C])
+            case 0x08: output.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: output.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x00..<0x20:
+                output.append(contentsOf: Array("\\u00".utf8))
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0xF)])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}
+
+// MARK: - Files
+
+/// Whole-file reads and atomic writes with POSIX calls, reporting errno.
+enum FileIO {
+    static func errorText(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "error \(code)" }
+        return String(cString: text)
+    }
+
+    static func readAll(path: String) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw SafeTensorsError(file: path, message: "cannot open: \(errorText(errno))")
+        }
+        defer { _ = close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw SafeTensorsError(file: path, message: "cannot stat: \(errorText(errno))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw SafeTensorsError(file: path, message: "not a regular file")
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(info.st_size))
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SafeTensorsError(file: path, message: "read failed: \(errorText(errno))")
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return bytes
+    }
+
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        func fail(_ what: String, _ code: Int32) -> SafeTensorsError {
+            SafeTensorsError(file: path, message: "\(what): \(errorText(code))")
+        }
+        let directory: String
+        if let slash = path.lastIndex(of: "/") {
+            directory = slash == path.startIndex ? "/" : String(path[..<slash])
+        } else {
+            directory = "."
+        }
+        var descriptor: Int32 = -1
+        var temporary = ""
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<16 {
+            temporary = "\(path).tmp-\(getpid())-\(String(generator.next() & 0xFFFF_FFFF, radix: 16))"
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            if descriptor >= 0 || errno != EEXIST { break }
+        }
+        guard descriptor >= 0 else {
+            throw fail("cannot create temporary file \(temporary)", errno)
+        }
+        var done = false
+        defer {
+            if !done { _ = unlink(temporary) }
+        }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { raw in
+                posixWrite(descriptor, raw.baseAddress.map { $0 + written }, raw.count - written)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                _ = close(descriptor)
+                throw fail("write to temporary file failed", code)
+            }
+            written += count
+        }
+        guard fsync(descriptor) == 0 else {
+            let code = errno
+            _ = close(descriptor)
+            throw fail("fsync of temporary file failed", code)
+        }
+        guard close(descriptor) == 0 else {
+            throw fail("close of temporary file failed", errno)
+        }
+        guard rename(temporary, path) == 0 else {
+            throw fail("cannot rename temporary file into place", errno)
+        }
+        done = true
+        // Make the rename itself durable; failure here leaves a complete file either way.
+        let directoryDescriptor = open(directory, O_RDONLY)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            _ = close(directoryDescriptor)
+        }
+    }
+}
+
+/// `write(2)`, wrapped so the call is not resolved against `SafeTensorsFile.write(to:)`.
+@inline(__always)
+private func posixWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    write(descriptor, buffer, count)
+}

@@ -1,0 +1,164 @@
+/// Convolution as im2col + GEMM, one image at a time, NCHW.
+///
+/// Sizes are labelled: `channels` (C), `height`/`width` (H, W) of the input,
+/// `kernel` (K, square), `stride`, `padding`; the output is OH x OW.
+
+public struct ConvGeometry: Equatable, Sendable {
+    public var inChannels: Int
+    public var outChannels: Int
+    public var height: Int
+    public var width: Int
+    public var kernel: Int
+    public var stride: Int
+    public var padding: Int
+
+    public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.height = height
+        self.width = width
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    /// Rows of the im2col matrix: one per weight of an output channel (C*K*K).
+    public var patchSize: Int { inChannels * kernel * kernel }
+    /// Columns of the im2col matrix: one per output pixel (OH*OW).
+    public var outPixels: Int { outHeight * outWidth }
+    public var inputSize: Int { inChannels * height * width }
+    public var outputSize: Int { outChannels * outPixels }
+}
+
+/// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
+/// the order of PyTorch's weight layout [OC, C, K, K]; padding reads as zero.
+public func im2col(_ columns: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let oh = g.outHeight, ow = g.outWidth, k = g.kernel
+    var row = columns
+    for c in 0..<g.inChannels {
+        let plane = image + c * g.height * g.width
+        for ki in 0..<k {
+            for kj in 0..<k {
+                var out = row
+                for oy in 0..<oh {
+                    let y = oy * g.stride + ki - g.padding
+                    if y < 0 || y >= g.height {
+                        out.update(repeating: 0, count: ow)
+                    } else {
+                        let line = plane + y * g.width
+                        for ox in 0..<ow {
+                            let x = ox * g.stride + kj - g.padding
+                            out[ox] = (x >= 0 && x < g.width) ? line[x] : 0
+                        }
+                    }
+                    out += ow
+                }
+                row += oh * ow
+            }
+        }
+    }
+}
+
+/// The adjoint of im2col: adds each column entry back onto the pixel it came from.
+/// `image` [C, H, W] is accumulated into, not overwritten.
+public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let oh = g.outHeight, ow = g.outWidth, k = g.kernel
+    var row = columns
+    for c in 0..<g.inChannels {
+        let plane = image + c * g.height * g.width
+        for ki in 0..<k {
+            for kj in 0..<k {
+                var src = row
+                for oy in 0..<oh {
+                    let y = oy * g.stride + ki - g.padding
+                    if y >= 0 && y < g.height {
+                        let line = plane + y * g.width
+                        for ox in 0..<ow {
+                            let x = ox * g.stride + kj - g.padding
+                            if x >= 0 && x < g.width { line[x] += src[ox] }
+                        }
+                    }
+                    src += ow
+                }
+                row += oh * ow
+            }
+        }
+    }
+}
+
+/// One image forward: `output` [OC, OH*OW] = weight [OC, C*K*K] · columns + bias [OC].
+/// `columns` [C*K*K, OH*OW] is filled from `image` [C, H, W] and kept for backward.
+public func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>,
+                          image: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                          _ g: ConvGeometry) {
+    im2col(columns, image, g)
+    let pixels = g.outPixels
+    for oc in 0..<g.outChannels { (output + oc * pixels).update(repeating: bias[oc], count: pixels) }
+    gemm(MutableMatrixView(output, rows: g.outChannels, columns: pixels),
+         MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
+         MatrixView(columns, rows: g.patchSize, columns: pixels),
+         accumulate: true)
+}
+
+/// One image backward. Adds this image's weight gradient [OC, C*K*K] and bias
+/// gradient [OC] into `weightGrad`/`biasGrad`; when `imageGrad` is given, writes
+/// the input gradient [C, H, W] there, using `columnGrad` [C*K*K, OH*OW] as scratch.
+public func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                           imageGrad: UnsafeMutablePointer<Float>?, columnGrad: UnsafeMutablePointer<Float>,
+                           outputGrad: UnsafePointer<Float>, columns: UnsafePointer<Float>,
+                           weight: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let pixels = g.outPixels
+    let dOut = MatrixView(outputGrad, rows: g.outChannels, columns: pixels)
+    // dW += dOut · columnsᵀ
+    gemm(MutableMatrixView(weightGrad, rows: g.outChannels, columns: g.patchSize),
+         dOut, MatrixView(columns, rows: g.patchSize, columns: pixels).transposed, accumulate: true)
+    for oc in 0..<g.outChannels {
+        biasGrad[oc] += sum(outputGrad + oc * pixels, count: pixels)
+    }
+    guard let imageGrad else { return }
+    // dColumns = Wᵀ · dOut, folded back onto the image.
+    gemm(MutableMatrixView(columnGrad, rows: g.patchSize, columns: pixels),
+         MatrixView(weight, rows: g.outChannels, columns: g.patchSize).transposed, dOut, accumulate: false)
+    imageGrad.update(repeating: 0, count: g.inputSize)
+    col2imAdd(imageGrad, columnGrad, g)
+}
+
+/// Direct convolution of one image by definition, for tests.
+public func conv2dForwardReference(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
+                                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let k = g.kernel
+    for oc in 0..<g.outChannels {
+        for oy in 0..<g.outHeight {
+            for ox in 0..<g.outWidth {
+                var acc = Double(bias[oc])
+                for c in 0..<g.inChannels {
+                    for ki in 0..<k {
+                        for kj in 0..<k {
+                            let y = oy * g.stride + ki - g.padding, x = ox * g.stride + kj - g.padding
+                            guard y >= 0, y < g.height, x >= 0, x < g.width else { continue }
+                            acc += Double(image[(c * g.height + y) * g.width + x])
+                                * Double(weight[((oc * g.inChannels + c) * k + ki) * k + kj])
+                        }
+                    }
+                }
+                output[(oc * g.outHeight + oy) * g.outWidth + ox] = Float(acc)
+            }
+        }
+    }
+}
+
+/// Sum of `count` floats, vectorised, in a fixed order.
+@inline(__always)
+public func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= count {
+        acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        i += 16
+    }
+    var total = acc.sum()
+    while i < count { total += x[i]; i += 1 }
+    return total
+}

@@ -1,0 +1,32 @@
+/// Fully-connected layer over a batch: weight [out, in] as PyTorch stores it.
+
+/// output [batch, out] = input [batch, in] · weightᵀ + bias [out]
+public func linearForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                          weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                          batch: Int, inFeatures: Int, outFeatures: Int) {
+    for b in 0..<batch { (output + b * outFeatures).update(from: bias, count: outFeatures) }
+    gemm(MutableMatrixView(output, rows: batch, columns: outFeatures),
+         MatrixView(input, rows: batch, columns: inFeatures),
+         MatrixView(weight, rows: outFeatures, columns: inFeatures).transposed,
+         accumulate: true)
+}
+
+/// Writes weightGrad [out, in] = outputGradᵀ · input and biasGrad [out] = column sums;
+/// when `inputGrad` is given, writes inputGrad [batch, in] = outputGrad · weight.
+public func linearBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                           inputGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
+                           input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                           batch: Int, inFeatures: Int, outFeatures: Int) {
+    let dOut = MatrixView(outputGrad, rows: batch, columns: outFeatures)
+    gemm(MutableMatrixView(weightGrad, rows: outFeatures, columns: inFeatures),
+         dOut.transposed, MatrixView(input, rows: batch, columns: inFeatures), accumulate: false)
+    biasGrad.update(repeating: 0, count: outFeatures)
+    for b in 0..<batch {
+        let row = outputGrad + b * outFeatures
+        for o in 0..<outFeatures { biasGrad[o] += row[o] }
+    }
+    if let inputGrad {
+        gemm(MutableMatrixView(inputGrad, rows: batch, columns: inFeatures),
+             dOut, MatrixView(weight, rows: outFeatures, columns: inFeatures), accumulate: false)
+    }
+}

@@ -1,0 +1,218 @@
+/// Matrix multiply, the one mechanism behind convolution (via im2col) and the
+/// fully-connected layers, forward and backward.
+///
+/// A matrix view names its element (r, c) at `pointer[r * rowStride + c * colStride]`,
+/// so a transposed operand is the same memory with its strides swapped.
+
+/// A read-only matrix view.
+public struct MatrixView {
+    public var pointer: UnsafePointer<Float>
+    public var rows: Int
+    public var columns: Int
+    public var rowStride: Int
+    public var columnStride: Int
+
+    /// A row-major `rows x columns` matrix, rows `rowStride` apart (default: dense).
+    public init(_ pointer: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
+        self.init(pointer, rows: rows, columns: columns, rowStride: rowStride ?? columns, columnStride: 1)
+    }
+
+    public init(_ pointer: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int, columnStride: Int) {
+        self.pointer = pointer
+        self.rows = rows
+        self.columns = columns
+        self.rowStride = rowStride
+        self.columnStride = columnStride
+    }
+
+    /// The transpose: the same memory, strides swapped.
+    public var transposed: MatrixView {
+        MatrixView(pointer, rows: columns, columns: rows, rowStride: columnStride, columnStride: rowStride)
+    }
+
+    @inline(__always) subscript(r: Int, c: Int) -> Float { pointer[r * rowStride + c * columnStride] }
+}
+
+/// A writable row-major matrix view (columns contiguous).
+public struct MutableMatrixView {
+    public var pointer: UnsafeMutablePointer<Float>
+    public var rows: Int
+    public var columns: Int
+    public var rowStride: Int
+
+    public init(_ pointer: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
+        self.pointer = pointer
+        self.rows = rows
+        self.columns = columns
+        self.rowStride = rowStride ?? columns
+    }
+}
+
+/// C = A·B, or C += A·B when `accumulate`. Picks the fast kernel that fits the
+/// operands' layout, else the reference loop.
+public func gemm(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+    precondition(a.rows == c.rows && b.columns == c.columns && a.columns == b.rows, "gemm shapes differ")
+    if b.columnStride == 1 {
+        gemmBroadcastA(c, a, b, accumulate: accumulate)
+    } else if a.columnStride == 1 && b.rowStride == 1 {
+        gemmDotProducts(c, a, b, accumulate: accumulate)
+    } else {
+        gemmReference(c, a, b, accumulate: accumulate)
+    }
+}
+
+/// The plain definition, for tests and odd layouts. Accumulates in Double.
+public func gemmReference(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+    for i in 0..<c.rows {
+        for j in 0..<c.columns {
+            var sum = 0.0
+            for p in 0..<a.columns { sum += Double(a[i, p]) * Double(b[p, j]) }
+            let out = c.pointer + i * c.rowStride + j
+            out.pointee = accumulate ? out.pointee + Float(sum) : Float(sum)
+        }
+    }
+}
+
+typealias Vector = SIMD16<Float>
+
+@inline(__always) private func load(_ p: UnsafePointer<Float>) -> Vector {
+    UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
+}
+
+@inline(__always) private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    let raw = UnsafeMutableRawPointer(p)
+    raw.storeBytes(of: accumulate ? v + raw.loadUnaligned(as: Vector.self) : v, as: Vector.self)
+}
+
+/// B's rows contiguous: each step broadcasts one element of A against a row
+/// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators).
+/// A short last row block repeats its last row (computed, not stored).
+func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+    let m = c.rows, n = c.columns, k = a.columns
+    let ars = a.rowStride, acs = a.columnStride, brs = b.rowStride
+    var i0 = 0
+    while i0 < m {
+        let rows = min(6, m - i0)
+        @inline(__always) func aRow(_ r: Int) -> UnsafePointer<Float> { a.pointer + (i0 + min(r, rows - 1)) * ars }
+        let a0 = aRow(0), a1 = aRow(1), a2 = aRow(2), a3 = aRow(3), a4 = aRow(4), a5 = aRow(5)
+        var j = 0
+        while j + 32 <= n {
+            var c00 = Vector(), c01 = Vector(), c10 = Vector(), c11 = Vector(), c20 = Vector(), c21 = Vector()
+            var c30 = Vector(), c31 = Vector(), c40 = Vector(), c41 = Vector(), c50 = Vector(), c51 = Vector()
+            var bp = b.pointer + j
+            var ap = 0
+            for _ in 0..<k {
+                let b0 = load(bp), b1 = load(bp + 16)
+                var s = Vector(repeating: a0[ap]); c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
+                s = Vector(repeating: a1[ap]); c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
+                s = Vector(repeating: a2[ap]); c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
+                s = Vector(repeating: a3[ap]); c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
+                s = Vector(repeating: a4[ap]); c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
+                s = Vector(repeating: a5[ap]); c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
+                bp += brs
+                ap += acs
+            }
+            let cp = c.pointer + i0 * c.rowStride + j
+            let crs = c.rowStride
+            store(c00, cp, accumulate: accumulate); store(c01, cp + 16, accumulate: accumulate)
+            if rows > 1 { store(c10, cp + crs, accumulate: accumulate); store(c11, cp + crs + 16, accumulate: accumulate) }
+            if rows > 2 { store(c20, cp + 2 * crs, accumulate: accumulate); store(c21, cp + 2 * crs + 16, accumulate: accumulate) }
+            if rows > 3 { store(c30, cp + 3 * crs, accumulate: accumulate); store(c31, cp + 3 * crs + 16, accumulate: accumulate) }
+            if rows > 4 { store(c40, cp + 4 * crs, accumulate: accumulate); store(c41, cp + 4 * crs + 16, accumulate: accumulate) }
+            if rows > 5 { store(c50, cp + 5 * crs, accumulate: accumulate); store(c51, cp + 5 * crs + 16, accumulate: accumulate) }
+            j += 32
+        }
+        if j + 16 <= n {
+            var c0 = Vector(), c1 = Vector(), c2 = Vector(), c3 = Vector(), c4 = Vector(), c5 = Vector()
+            var bp = b.pointer + j
+            var ap = 0
+            for _ in 0..<k {
+                let b0 = load(bp)
+                c0 = c0.addingProduct(Vector(repeating: a0[ap]), b0)
+                c1 = c1.addingProduct(Vector(repeating: a1[ap]), b0)
+                c2 = c2.addingProduct(Vector(repeating: a2[ap]), b0)
+                c3 = c3.addingProduct(Vector(repeating: a3[ap]), b0)
+                c4 = c4.addingProduct(Vector(repeating: a4[ap]), b0)
+                c5 = c5.addingProduct(Vector(repeating: a5[ap]), b0)
+                bp += brs
+                ap += acs
+            }
+            let cp = c.pointer + i0 * c.rowStride + j
+            let crs = c.rowStride
+            store(c0, cp, accumulate: accumulate)
+            if rows > 1 { store(c1, cp + crs, accumulate: accumulate) }
+            if rows > 2 { store(c2, cp + 2 * crs, accumulate: accumulate) }
+            if rows > 3 { store(c3, cp + 3 * crs, accumulate: accumulate) }
+            if rows > 4 { store(c4, cp + 4 * crs, accumulate: accumulate) }
+            if rows > 5 { store(c5, cp + 5 * crs, accumulate: accumulate) }
+            j += 16
+        }
+        // Remaining columns (fewer than 16): plain dot products.
+        while j < n {
+            for r in 0..<rows {
+                let ar = a.pointer + (i0 + r) * ars
+                var sum: Float = 0
+                var bp = b.pointer + j
+                var ap = 0
+                for _ in 0..<k { sum = sum.addingProduct(ar[ap], bp.pointee); bp += brs; ap += acs }
+                let out = c.pointer + (i0 + r) * c.rowStride + j
+                out.pointee = accumulate ? out.pointee + sum : sum
+            }
+            j += 1
+        }
+        i0 += 6
+    }
+}
+
+/// A's rows and B's columns contiguous along the shared dimension: each C
+/// element is a dot product. Register block: 4 rows x 4 columns of C, vectors
+/// along the shared dimension, summed across lanes at the end. Short blocks
+/// repeat their last row or column (computed, not stored).
+func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+    let m = c.rows, n = c.columns, k = a.columns
+    let vectorEnd = k & ~15
+    let ars = a.rowStride, bcs = b.columnStride
+    var i0 = 0
+    while i0 < m {
+        let rows = min(4, m - i0)
+        let a0 = a.pointer + i0 * ars, a1 = a.pointer + (i0 + min(1, rows - 1)) * ars
+        let a2 = a.pointer + (i0 + min(2, rows - 1)) * ars, a3 = a.pointer + (i0 + min(3, rows - 1)) * ars
+        var j0 = 0
+        while j0 < n {
+            let cols = min(4, n - j0)
+            let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
+            let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
+            var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
+            var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
+            var s20 = Vector(), s21 = Vector(), s22 = Vector(), s23 = Vector()
+            var s30 = Vector(), s31 = Vector(), s32 = Vector(), s33 = Vector()
+            var p = 0
+            while p < vectorEnd {
+                let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
+                var w = load(a0 + p)
+                s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
+                w = load(a1 + p)
+                s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
+                w = load(a2 + p)
+                s20 = s20.addingProduct(w, x0); s21 = s21.addingProduct(w, x1); s22 = s22.addingProduct(w, x2); s23 = s23.addingProduct(w, x3)
+                w = load(a3 + p)
+                s30 = s30.addingProduct(w, x0); s31 = s31.addingProduct(w, x1); s32 = s32.addingProduct(w, x2); s33 = s33.addingProduct(w, x3)
+                p += 16
+            }
+            let sums = Vector(s00.sum(), s01.sum(), s02.sum(), s03.sum(), s10.sum(), s11.sum(), s12.sum(), s13.sum(),
+                              s20.sum(), s21.sum(), s22.sum(), s23.sum(), s30.sum(), s31.sum(), s32.sum(), s33.sum())
+            for r in 0..<rows {
+                let ar = a.pointer + (i0 + r) * ars
+                for col in 0..<cols {
+                    let bc = b.pointer + (j0 + col) * bcs
+                    var sum = sums[r * 4 + col]
+                    for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
+                    let out = c.pointer + (i0 + r) * c.rowStride + j0 + col
+                    out.pointee = accumulate ? out.pointee + sum : sum
+                }
+            }
+            j0 += 4
+        }
+        i0 += 4
+    }
+}

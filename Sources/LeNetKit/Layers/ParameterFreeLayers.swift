@@ -1,0 +1,86 @@
+/// ReLU, MaxPool2d, Flatten and Dropout: layers with no parameters.
+
+final class ReLULayer: Layer {
+    let features: Int  // per sample
+    init(features: Int) { self.features = features }
+
+    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
+                 training: Bool, generator: inout RandomGenerator) {
+        reluForward(output: output, input: input, count: batch * features)
+    }
+
+    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
+        guard let inputGrad else { return }
+        reluBackward(inputGrad: inputGrad, outputGrad: outputGrad, output: output, count: batch * features)
+    }
+}
+
+final class MaxPool2dLayer: Layer {
+    let channels, height, width, size: Int
+    let argmax: Int32Buffer  // [maxBatch, C, H/size, W/size]: index of each maximum within its input plane
+
+    init(inputShape: [Int], size: Int, maxBatch: Int) {
+        (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
+        self.size = size
+        argmax = Int32Buffer(count: maxBatch * channels * (height / size) * (width / size))
+    }
+
+    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
+                 training: Bool, generator: inout RandomGenerator) {
+        maxPoolForward(output: output, argmax: argmax.pointer, input: input,
+                       planes: batch * channels, height: height, width: width, size: size)
+    }
+
+    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
+        guard let inputGrad else { return }
+        maxPoolBackward(inputGrad: inputGrad, outputGrad: outputGrad, argmax: argmax.pointer,
+                        planes: batch * channels, height: height, width: width, size: size)
+    }
+}
+
+/// NCHW flattens to [N, C*H*W] without moving anything: the network gives this
+/// layer's output the same buffer as its input, so there is nothing to do.
+final class FlattenLayer: Layer {
+    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
+                 training: Bool, generator: inout RandomGenerator) {}
+    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {}
+}
+
+/// Inverted dropout: in training each feature is zeroed with probability p and the
+/// rest scaled by 1/(1-p); in evaluation it passes values through unchanged.
+final class DropoutLayer: Layer {
+    let p: Float
+    let features: Int
+    let mask: FloatBuffer  // [maxBatch, features]: 0 or 1/(1-p), drawn each training step
+    /// A keep-mask (0/1 per feature) to use on the next training step instead of a
+    /// random draw, to compare with a reference implementation.
+    var presetKeepMask: [Float]?
+
+    init(p: Float, features: Int, maxBatch: Int) {
+        self.p = p
+        self.features = features
+        mask = FloatBuffer(count: maxBatch * features)
+    }
+
+    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
+                 training: Bool, generator: inout RandomGenerator) {
+        let count = batch * features
+        guard training else { output.update(from: input, count: count); return }
+        if let keep = presetKeepMask {
+            for i in 0..<count { mask.pointer[i] = keep[i] / (1 - p) }
+            presetKeepMask = nil
+        } else {
+            dropoutMask(mask.pointer, count: count, p: p, generator: &generator)
+        }
+        multiply(output, input, mask.pointer, count: count)
+    }
+
+    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
+        guard let inputGrad else { return }
+        multiply(inputGrad, outputGrad, mask.pointer, count: batch * features)
+    }
+}

@@ -1,0 +1,101 @@
+/// Where a tensor lives inside one of the store's blocks.
+public struct TensorSlot: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    public let offset: Int
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// All of a model's numbers in four blocks, each allocated once: trainable
+/// parameters, their gradients and the optimizer's velocity share one layout
+/// (so an SGD step is one loop); BatchNorm's running statistics sit in a fourth.
+public final class ParameterStore: @unchecked Sendable {
+    /// Trainable tensors in PyTorch's state_dict order.
+    public let parameterSlots: [TensorSlot]
+    /// Running statistics, in state_dict order.
+    public let bufferSlots: [TensorSlot]
+    public let values: FloatBuffer
+    public let gradients: FloatBuffer
+    public let velocity: FloatBuffer
+    public let buffers: FloatBuffer
+    /// BatchNorm's num_batches_tracked, one per BatchNorm layer, by layer name.
+    public internal(set) var batchesTracked: [String: Int64]
+
+    public init(definition: ModelDefinition) {
+        var slots: [TensorSlot] = [], offset = 0
+        for (name, shape) in definition.layers.flatMap(\.parameterShapes) {
+            slots.append(TensorSlot(name: name, shape: shape, offset: offset))
+            offset += shape.reduce(1, *)
+        }
+        parameterSlots = slots
+        values = FloatBuffer(count: offset)
+        gradients = FloatBuffer(count: offset)
+        velocity = FloatBuffer(count: offset)
+
+        var bufferList: [TensorSlot] = [], bufferOffset = 0
+        for (name, shape) in definition.layers.flatMap(\.bufferShapes) {
+            bufferList.append(TensorSlot(name: name, shape: shape, offset: bufferOffset))
+            bufferOffset += shape.reduce(1, *)
+        }
+        bufferSlots = bufferList
+        buffers = FloatBuffer(count: bufferOffset)
+        batchesTracked = [:]
+        for case .batchNorm2d(let name, _) in definition.layers { batchesTracked[name] = 0 }
+        resetRunningStatistics()
+    }
+
+    public var parameterCount: Int { values.count }
+
+    public func parameterSlot(_ name: String) -> TensorSlot? { parameterSlots.first { $0.name == name } }
+    public func bufferSlot(_ name: String) -> TensorSlot? { bufferSlots.first { $0.name == name } }
+
+    /// Pointer to a named parameter's values. Names come from the model definition.
+    func value(_ name: String) -> UnsafeMutablePointer<Float> { values.pointer + requiredSlot(name).offset }
+    func gradient(_ name: String) -> UnsafeMutablePointer<Float> { gradients.pointer + requiredSlot(name).offset }
+    func buffer(_ name: String) -> UnsafeMutablePointer<Float> {
+        guard let slot = bufferSlot(name) else { preconditionFailure("no buffer \(name)") }
+        return buffers.pointer + slot.offset
+    }
+
+    private func requiredSlot(_ name: String) -> TensorSlot {
+        guard let slot = parameterSlot(name) else { preconditionFailure("no parameter \(name)") }
+        return slot
+    }
+
+    /// PyTorch's default initialisation, drawn in state_dict order: weights
+    /// kaiming-uniform with a=√5 and biases uniform, both within ±1/√fan_in
+    /// (fan_in = in_channels·k·k or in_features); BatchNorm weight 1, bias 0.
+    public func initialize(definition: ModelDefinition, generator: inout RandomGenerator) {
+        for layer in definition.layers {
+            switch layer {
+            case .conv2d(let name, let inChannels, _, let k, _, _):
+                fillUniform(name, fanIn: inChannels * k * k, generator: &generator)
+            case .linear(let name, let inFeatures, _):
+                fillUniform(name, fanIn: inFeatures, generator: &generator)
+            case .batchNorm2d(let name, let channels):
+                value("\(name).weight").update(repeating: 1, count: channels)
+                value("\(name).bias").update(repeating: 0, count: channels)
+            default: break
+            }
+        }
+        velocity.fill(0)
+        gradients.fill(0)
+        resetRunningStatistics()
+    }
+
+    private func fillUniform(_ name: String, fanIn: Int, generator: inout RandomGenerator) {
+        let bound = 1 / Float(fanIn).squareRoot()
+        for suffix in [".weight", ".bias"] {
+            let slot = requiredSlot(name + suffix), p = values.pointer + slot.offset
+            for i in 0..<slot.count { p[i] = generator.nextUniform(-bound, bound) }
+        }
+    }
+
+    private func resetRunningStatistics() {
+        for slot in bufferSlots {
+            buffers.pointer.advanced(by: slot.offset)
+                .update(repeating: slot.name.hasSuffix("running_var") ? 1 : 0, count: slot.count)
+        }
+        for key in batchesTracked.keys { batchesTracked[key] = 0 }
+    }
+}

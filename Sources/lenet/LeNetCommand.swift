@@ -6,6 +6,6 @@ struct LeNetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lenet",
         abstract: "Train and run LeNet-5 on MNIST, from scratch, in Swift.",
-        subcommands: []
+        subcommands: [TrainCommand.self, ExperimentCommand.self, SamplesCommand.self, DataCommand.self]
     )
 }

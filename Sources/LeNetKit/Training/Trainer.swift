@@ -1,0 +1,108 @@
+import Foundation
+
+/// The tutorial's settings by default: batch 32, SGD with learning rate 0.01, 8 epochs.
+public struct TrainingConfiguration: Sendable, Equatable {
+    public var model: ModelVariant = .lenet
+    public var epochs = 8
+    public var batchSize = 32
+    public var learningRate: Float = 0.01
+    public var momentum: Float = 0
+    public var weightDecay: Float = 0
+    public var seed: UInt64 = 0
+    public var device: ComputeDevice = .allCores
+
+    public init() {}
+}
+
+/// One epoch's figures, as the tutorial reports them: accuracy over all samples,
+/// loss as the mean of the per-batch mean losses.
+public struct EpochRecord: Sendable, Equatable, Codable {
+    public var epoch: Int
+    public var trainAccuracy: Double
+    public var trainLoss: Double
+    public var testAccuracy: Double
+    public var testLoss: Double
+    /// Seconds of training plus evaluation for this epoch.
+    public var seconds: Double
+
+    /// `Epoch: 1, Train_acc:59.3%, Train_loss:1.207, Test_acc:92.3%, Test_loss:0.255`
+    public var line: String {
+        String(format: "Epoch:%2d, Train_acc:%.1f%%, Train_loss:%.3f, Test_acc:%.1f%%, Test_loss:%.3f",
+               epoch, trainAccuracy * 100, trainLoss, testAccuracy * 100, testLoss)
+    }
+}
+
+/// Runs the experiment: seeded initialisation, a reshuffle every epoch, a training
+/// pass, then an evaluation pass over the test set.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let dataset: Dataset
+    public let network: any Network
+    public private(set) var generator: RandomGenerator
+    public private(set) var optimizer: SGD
+    public private(set) var history: [EpochRecord] = []
+    private var trainSampler: BatchSampler
+    private var testSampler: BatchSampler
+
+    public init(configuration: TrainingConfiguration, dataset: Dataset) {
+        self.configuration = configuration
+        self.dataset = dataset
+        let definition = ModelDefinition.lenet(configuration.model)
+        network = configuration.device.makeNetwork(definition, maxBatch: configuration.batchSize)
+        generator = RandomGenerator(seed: configuration.seed)
+        network.store.initialize(definition: definition, generator: &generator)
+        optimizer = SGD(learningRate: configuration.learningRate, momentum: configuration.momentum,
+                        weightDecay: configuration.weightDecay)
+        trainSampler = BatchSampler(count: dataset.train.count, batchSize: configuration.batchSize, shuffle: true)
+        testSampler = BatchSampler(count: dataset.test.count, batchSize: configuration.batchSize, shuffle: false)
+    }
+
+    /// Trains one more epoch and evaluates; returns its record.
+    @discardableResult
+    public func runEpoch() -> EpochRecord {
+        let start = DispatchTime.now()
+        trainSampler.startEpoch(using: &generator)
+        var trainLoss = 0.0, trainCorrect = 0
+        for batch in 0..<trainSampler.batchCount {
+            let range = trainSampler.batchRange(batch)
+            dataset.train.gather(order: trainSampler.order, range: range, images: network.inputs, labels: network.labels)
+            let result = network.trainStep(batch: range.count, optimizer: &optimizer, generator: &generator)
+            trainLoss += Double(result.loss)
+            trainCorrect += result.correct
+        }
+        let test = evaluate(dataset.test, sampler: &testSampler)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        let record = EpochRecord(epoch: history.count + 1,
+                                 trainAccuracy: Double(trainCorrect) / Double(dataset.train.count),
+                                 trainLoss: trainLoss / Double(trainSampler.batchCount),
+                                 testAccuracy: test.accuracy, testLoss: test.loss, seconds: seconds)
+        history.append(record)
+        return record
+    }
+
+    /// Trains the configured number of epochs, calling `onEpoch` after each.
+    public func run(onEpoch: (EpochRecord) -> Void = { _ in }) {
+        while history.count < configuration.epochs { onEpoch(runEpoch()) }
+    }
+
+    private func evaluate(_ split: DataSplit, sampler: inout BatchSampler) -> (accuracy: Double, loss: Double) {
+        sampler.startEpoch(using: &generator)  // in order: draws nothing
+        var loss = 0.0, correct = 0
+        for batch in 0..<sampler.batchCount {
+            let range = sampler.batchRange(batch)
+            split.gather(order: sampler.order, range: range, images: network.inputs, labels: network.labels)
+            let result = network.evaluate(batch: range.count)
+            loss += Double(result.loss)
+            correct += result.correct
+        }
+        return (Double(correct) / Double(split.count), loss / Double(sampler.batchCount))
+    }
+}
+
+/// `H:MM:SS.ffffff`, as Python prints a timedelta.
+public func formatRunTime(seconds: Double) -> String {
+    let micros = Int((seconds * 1e6).rounded())
+    let hours = micros / 3_600_000_000, minutes = micros / 60_000_000 % 60
+    let wholeSeconds = micros / 1_000_000 % 60, fraction = micros % 1_000_000
+    return String(format: "%d:%02d:%02d.%06d", hours, minutes, wholeSeconds, fraction)
+}

@@ -1,0 +1,33 @@
+import Foundation
+import LeNetKit
+
+/// The files a run leaves in its folder.
+enum RunFolder {
+    /// Creates the folder and checks it can be written, before any training starts.
+    static func prepare(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CommandError("\(path): cannot create the run folder (\(error.localizedDescription))")
+        }
+        guard FileManager.default.isWritableFile(atPath: path) else {
+            throw CommandError("\(path): the run folder is not writable")
+        }
+    }
+
+    static func writeHistory(_ history: [EpochRecord], to folder: String) throws {
+        try atomicWrite(Data(TrainingHistory.csv(history).utf8), to: (folder as NSString).appendingPathComponent("history.csv"))
+        try atomicWrite(TrainingHistory.json(history), to: (folder as NSString).appendingPathComponent("history.json"))
+    }
+
+    private static func atomicWrite(_ data: Data, to path: String) throws {
+        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw CommandError("\(path): cannot write (\(error.localizedDescription))")
+        }
+    }
+}
+
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

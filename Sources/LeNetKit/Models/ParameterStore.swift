@@ -99,3 +99,51 @@ public final class ParameterStore: @unchecked Sendable {
         for key in batchesTracked.keys { batchesTracked[key] = 0 }
     }
 }
+
+extension ParameterStore {
+    /// The values of a parameter or running statistic by its state_dict name.
+    public func values(of name: String) -> [Float]? {
+        if let slot = parameterSlot(name) { return Array(UnsafeBufferPointer(start: values.pointer + slot.offset, count: slot.count)) }
+        if let slot = bufferSlot(name) { return Array(UnsafeBufferPointer(start: buffers.pointer + slot.offset, count: slot.count)) }
+        return nil
+    }
+
+    /// The gradient of a parameter by its state_dict name, as the last backward left it.
+    public func gradient(of name: String) -> [Float]? {
+        parameterSlot(name).map { Array(UnsafeBufferPointer(start: gradients.pointer + $0.offset, count: $0.count)) }
+    }
+
+    /// Sets a parameter or running statistic by its state_dict name.
+    public func assign(_ name: String, _ newValues: [Float]) throws {
+        let target: (slot: TensorSlot, base: UnsafeMutablePointer<Float>)
+        if let slot = parameterSlot(name) { target = (slot, values.pointer) }
+        else if let slot = bufferSlot(name) { target = (slot, buffers.pointer) }
+        else { throw ParameterStoreError("no tensor named \(name) in this model") }
+        guard newValues.count == target.slot.count else {
+            throw ParameterStoreError("\(name) has \(target.slot.count) values, got \(newValues.count)")
+        }
+        (target.base + target.slot.offset).update(from: newValues, count: newValues.count)
+    }
+
+    /// Every tensor name in state_dict order (parameters, running statistics, batch counts).
+    public var stateDictNames: [String] {
+        var names: [String] = []
+        var remaining = bufferSlots
+        for slot in parameterSlots {
+            names.append(slot.name)
+            // A BatchNorm's buffers follow its bias, as in PyTorch.
+            let module = String(slot.name.dropLast(".bias".count))
+            if slot.name.hasSuffix(".bias"), batchesTracked[module] != nil {
+                names += remaining.filter { $0.name.hasPrefix(module + ".") }.map(\.name)
+                names.append("\(module).num_batches_tracked")
+                remaining.removeAll { $0.name.hasPrefix(module + ".") }
+            }
+        }
+        return names
+    }
+}
+
+public struct ParameterStoreError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

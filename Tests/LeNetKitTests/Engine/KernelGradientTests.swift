@@ -1,0 +1,217 @@
+import Foundation
+import LeNetKit
+import Testing
+
+/// Each layer kernel: forward against its definition, backward against central
+/// differences of Σ output·r for a random r, on small random shapes.
+@Suite struct KernelGradientTests {
+    static let geometries = [
+        ConvGeometry(inChannels: 1, outChannels: 3, height: 6, width: 6, kernel: 5, stride: 1, padding: 2),
+        ConvGeometry(inChannels: 2, outChannels: 4, height: 7, width: 5, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(inChannels: 3, outChannels: 2, height: 8, width: 8, kernel: 5, stride: 1, padding: 0),
+    ]
+
+    func convOutput(_ image: [Float], _ weight: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
+        var output = [Float](repeating: 0, count: g.outputSize)
+        var columns = [Float](repeating: 0, count: g.patchSize * g.outPixels)
+        conv2dForward(output: &output, columns: &columns, image: image, weight: weight, bias: bias, g)
+        return output
+    }
+
+    @Test(arguments: geometries)
+    func convForwardMatchesDirectConvolution(g: ConvGeometry) {
+        var random = TestRandom(seed: 1)
+        let image = random.floats(g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
+        let bias = random.floats(g.outChannels)
+        var reference = [Float](repeating: 0, count: g.outputSize)
+        conv2dForwardReference(output: &reference, image: image, weight: weight, bias: bias, g)
+        #expect(maxRelativeDifference(convOutput(image, weight, bias, g), reference) < 1e-5)
+    }
+
+    @Test(arguments: geometries)
+    func convBackwardMatchesFiniteDifferences(g: ConvGeometry) {
+        var random = TestRandom(seed: 2)
+        var image = random.floats(g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
+        var bias = random.floats(g.outChannels)
+        let r = random.floats(g.outputSize)
+
+        var weightGrad = [Float](repeating: 0, count: weight.count), biasGrad = [Float](repeating: 0, count: bias.count)
+        var imageGrad = [Float](repeating: 0, count: image.count)
+        var columnGrad = [Float](repeating: 0, count: g.patchSize * g.outPixels)
+        var columns = [Float](repeating: 0, count: g.patchSize * g.outPixels)
+        var output = [Float](repeating: 0, count: g.outputSize)
+        conv2dForward(output: &output, columns: &columns, image: image, weight: weight, bias: bias, g)
+        conv2dBackward(weightGrad: &weightGrad, biasGrad: &biasGrad, imageGrad: &imageGrad, columnGrad: &columnGrad,
+                       outputGrad: r, columns: columns, weight: weight, g)
+
+        let (w, b, x) = (weight, bias, image)
+        #expect(gradientMismatch(weightGrad, numericGradient(&weight) { dot(convOutput(x, $0, b, g), r) }) == nil)
+        #expect(gradientMismatch(biasGrad, numericGradient(&bias) { dot(convOutput(x, w, $0, g), r) }) == nil)
+        #expect(gradientMismatch(imageGrad, numericGradient(&image) { dot(convOutput($0, w, b, g), r) }) == nil)
+    }
+
+    @Test func linearMatchesDefinitionAndFiniteDifferences() {
+        var random = TestRandom(seed: 3)
+        let batch = 5, inFeatures = 19, outFeatures = 7
+        var input = random.floats(batch * inFeatures), weight = random.floats(outFeatures * inFeatures)
+        var bias = random.floats(outFeatures)
+        let r = random.floats(batch * outFeatures)
+        func forward(_ x: [Float], _ w: [Float], _ b: [Float]) -> [Float] {
+            var y = [Float](repeating: 0, count: batch * outFeatures)
+            linearForward(output: &y, input: x, weight: w, bias: b, batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
+            return y
+        }
+        // y[n, o] = b[o] + Σ_i x[n, i]·w[o, i]
+        var expected = [Float](repeating: 0, count: batch * outFeatures)
+        for n in 0..<batch {
+            for o in 0..<outFeatures {
+                var sum = Double(bias[o])
+                for i in 0..<inFeatures { sum += Double(input[n * inFeatures + i]) * Double(weight[o * inFeatures + i]) }
+                expected[n * outFeatures + o] = Float(sum)
+            }
+        }
+        #expect(maxRelativeDifference(forward(input, weight, bias), expected) < 1e-5)
+
+        var weightGrad = [Float](repeating: 0, count: weight.count), biasGrad = [Float](repeating: 0, count: bias.count)
+        var inputGrad = [Float](repeating: 0, count: input.count)
+        linearBackward(weightGrad: &weightGrad, biasGrad: &biasGrad, inputGrad: &inputGrad, outputGrad: r, input: input,
+                       weight: weight, batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
+        let (x, w, b) = (input, weight, bias)
+        #expect(gradientMismatch(weightGrad, numericGradient(&weight) { dot(forward(x, $0, b), r) }) == nil)
+        #expect(gradientMismatch(biasGrad, numericGradient(&bias) { dot(forward(x, w, $0), r) }) == nil)
+        #expect(gradientMismatch(inputGrad, numericGradient(&input) { dot(forward($0, w, b), r) }) == nil)
+    }
+
+    @Test func maxPoolPicksMaximaAndRoutesGradients() {
+        var random = TestRandom(seed: 4)
+        let planes = 3, height = 6, width = 4, outCount = planes * 3 * 2
+        var input = random.floats(planes * height * width)
+        let r = random.floats(outCount)
+        func forward(_ x: [Float]) -> [Float] {
+            var y = [Float](repeating: 0, count: outCount), argmax = [Int32](repeating: 0, count: outCount)
+            maxPoolForward(output: &y, argmax: &argmax, input: x, planes: planes, height: height, width: width, size: 2)
+            return y
+        }
+        var y = [Float](repeating: 0, count: outCount), argmax = [Int32](repeating: 0, count: outCount)
+        maxPoolForward(output: &y, argmax: &argmax, input: input, planes: planes, height: height, width: width, size: 2)
+        for p in 0..<planes {
+            for oy in 0..<3 {
+                for ox in 0..<2 {
+                    let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map { input[p * 24 + (2 * oy + $0.0) * width + 2 * ox + $0.1] }
+                    #expect(y[p * 6 + oy * 2 + ox] == window.max())
+                }
+            }
+        }
+        var inputGrad = [Float](repeating: 0, count: input.count)
+        maxPoolBackward(inputGrad: &inputGrad, outputGrad: r, argmax: argmax, planes: planes, height: height, width: width, size: 2)
+        // A smaller step keeps every perturbed entry on the same side of its window's maximum.
+        #expect(gradientMismatch(inputGrad, numericGradient(&input, h: 1e-3) { dot(forward($0), r) }) == nil)
+    }
+
+    @Test func reluForwardAndBackward() {
+        var random = TestRandom(seed: 5)
+        // Keep entries away from the kink at 0, where the derivative is undefined.
+        var input = random.floats(37).map { $0 < 0 ? $0 - 0.1 : $0 + 0.1 }
+        let r = random.floats(37)
+        func forward(_ x: [Float]) -> [Float] {
+            var y = [Float](repeating: 0, count: x.count)
+            reluForward(output: &y, input: x, count: x.count)
+            return y
+        }
+        let y = forward(input)
+        #expect(y == input.map { max($0, 0) })
+        var inputGrad = [Float](repeating: 0, count: input.count)
+        reluBackward(inputGrad: &inputGrad, outputGrad: r, output: y, count: y.count)
+        #expect(gradientMismatch(inputGrad, numericGradient(&input) { dot(forward($0), r) }) == nil)
+    }
+
+    @Test func batchNormTrainingForwardNormalisesAndMatchesFiniteDifferences() {
+        var random = TestRandom(seed: 6)
+        let shape = BatchNormShape(batch: 3, channels: 2, pixels: 5), count = 30
+        var input = random.floats(count), gamma = random.floats(2, in: 0.5...1.5), beta = random.floats(2)
+        let r = random.floats(count)
+        func forward(_ x: [Float], _ g: [Float], _ b: [Float]) -> (y: [Float], xhat: [Float], invStd: [Float]) {
+            var y = [Float](repeating: 0, count: count), xhat = y, invStd: [Float] = [0, 0]
+            var mean: [Float] = [0, 0], variance: [Float] = [1, 1]
+            batchNormTrainingForward(output: &y, normalized: &xhat, inverseStd: &invStd, input: x, gamma: g, beta: b,
+                                     runningMean: &mean, runningVar: &variance, momentum: 0.1, epsilon: 1e-5, shape)
+            return (y, xhat, invStd)
+        }
+        let (_, xhat, invStd) = forward(input, gamma, beta)
+        // x̂ has mean 0 and (biased) variance ≈ 1 per channel.
+        for c in 0..<2 {
+            let values = (0..<3).flatMap { b in (0..<5).map { xhat[(b * 2 + c) * 5 + $0] } }
+            let mean = values.reduce(0, +) / 15
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 15
+            #expect(abs(mean) < 1e-5)
+            #expect(abs(variance - 1) < 1e-3)
+        }
+        var inputGrad = [Float](repeating: 0, count: count), gammaGrad: [Float] = [0, 0], betaGrad: [Float] = [0, 0]
+        batchNormBackward(inputGrad: &inputGrad, gammaGrad: &gammaGrad, betaGrad: &betaGrad, outputGrad: r,
+                          normalized: xhat, inverseStd: invStd, gamma: gamma, shape)
+        let (x, g, b) = (input, gamma, beta)
+        #expect(gradientMismatch(inputGrad, numericGradient(&input, h: 1e-3) { dot(forward($0, g, b).y, r) }) == nil)
+        #expect(gradientMismatch(gammaGrad, numericGradient(&gamma) { dot(forward(x, $0, b).y, r) }) == nil)
+        #expect(gradientMismatch(betaGrad, numericGradient(&beta) { dot(forward(x, g, $0).y, r) }) == nil)
+    }
+
+    @Test func batchNormRunningStatisticsFollowPyTorch() {
+        // One channel, values 1...4: mean 2.5, biased variance 1.25, unbiased 5/3.
+        let input: [Float] = [1, 2, 3, 4]
+        var y = [Float](repeating: 0, count: 4), xhat = y, invStd: [Float] = [0]
+        var mean: [Float] = [0], variance: [Float] = [1]
+        batchNormTrainingForward(output: &y, normalized: &xhat, inverseStd: &invStd, input: input, gamma: [2], beta: [1],
+                                 runningMean: &mean, runningVar: &variance, momentum: 0.1, epsilon: 1e-5,
+                                 BatchNormShape(batch: 2, channels: 1, pixels: 2))
+        #expect(abs(mean[0] - 0.25) < 1e-6)
+        #expect(abs(variance[0] - (0.9 + 0.1 * 5 / 3)) < 1e-6)
+        #expect(abs(invStd[0] - 1 / (1.25 + 1e-5).squareRoot()) < 1e-6)
+        // Evaluation uses the running statistics: y = 2·(x − 0.25)/√(var + ε) + 1.
+        var evalOut = [Float](repeating: 0, count: 4)
+        batchNormInferenceForward(output: &evalOut, input: input, gamma: [2], beta: [1], runningMean: mean,
+                                  runningVar: variance, epsilon: 1e-5, BatchNormShape(batch: 2, channels: 1, pixels: 2))
+        for i in 0..<4 {
+            #expect(abs(evalOut[i] - (2 * (input[i] - 0.25) / (variance[0] + 1e-5).squareRoot() + 1)) < 1e-5)
+        }
+    }
+
+    @Test func dropoutMaskKeepsAboutHalfAndScalesTheRest() {
+        var generator = RandomGenerator(seed: 8)
+        var mask = [Float](repeating: -1, count: 10_000)
+        dropoutMask(&mask, count: mask.count, p: 0.5, generator: &generator)
+        #expect(Set(mask) == [0, 2])
+        let kept = mask.filter { $0 != 0 }.count
+        #expect(abs(kept - 5_000) < 300)  // ±6σ of Binomial(10000, 0.5)
+        var other = RandomGenerator(seed: 8), again = [Float](repeating: 0, count: mask.count)
+        dropoutMask(&again, count: again.count, p: 0.5, generator: &other)
+        #expect(again == mask)
+    }
+
+    @Test func softmaxCrossEntropyMatchesDefinitionAndFiniteDifferences() {
+        var random = TestRandom(seed: 9)
+        let batch = 4, classes = 10
+        var logits = random.floats(batch * classes, in: -3...3)
+        let labels: [Int32] = [3, 0, 9, 5]
+        func loss(_ z: [Float]) -> Double {
+            Double(softmaxCrossEntropy(logitsGrad: nil, logits: z, labels: labels, batch: batch, classes: classes).loss)
+        }
+        // −log softmax(z)[label], averaged.
+        var expected = 0.0
+        for b in 0..<batch {
+            let row = logits[(b * classes)..<((b + 1) * classes)].map(Double.init)
+            expected += -(row[Int(labels[b])] - log(row.map { exp($0) }.reduce(0, +)))
+        }
+        #expect(abs(loss(logits) - expected / Double(batch)) < 1e-5)
+        var grad = [Float](repeating: 0, count: logits.count)
+        let result = softmaxCrossEntropy(logitsGrad: &grad, logits: logits, labels: labels, batch: batch, classes: classes)
+        let argmaxes = (0..<batch).map { b in (0..<classes).max { logits[b * classes + $0] < logits[b * classes + $1] }! }
+        #expect(result.correct == zip(argmaxes, labels).filter { $0 == Int($1) }.count)
+        #expect(gradientMismatch(grad, numericGradient(&logits, h: 1e-2, loss), atol: 1e-4) == nil)
+    }
+}
+
+extension ConvGeometry: CustomTestStringConvertible {
+    public var testDescription: String {
+        "C\(inChannels)→\(outChannels) \(height)x\(width) k\(kernel) s\(stride) p\(padding)"
+    }
+}

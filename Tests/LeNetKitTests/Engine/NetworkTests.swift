@@ -1,0 +1,129 @@
+import Foundation
+import LeNetKit
+import Testing
+
+/// The whole network: gradients by finite differences on a small model with
+/// every layer type, BatchNorm and Dropout modes, and the LeNet definitions.
+@Suite struct NetworkTests {
+    /// A small network with every kind of layer LeNet uses.
+    static let tiny = ModelDefinition(variant: .lenetBN, inputShape: [1, 8, 8], layers: [
+        .conv2d(name: "conv1", inChannels: 1, outChannels: 2, kernel: 3, stride: 1, padding: 1),
+        .batchNorm2d(name: "bn1", channels: 2), .relu, .maxPool2d(size: 2),
+        .conv2d(name: "conv2", inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 0),
+        .relu, .flatten,
+        .linear(name: "fc1", inFeatures: 12, outFeatures: 6), .relu, .dropout(p: 0.5),
+        .linear(name: "fc2", inFeatures: 6, outFeatures: 4),
+    ])
+
+    @Test func wholeNetworkGradientsMatchFiniteDifferences() throws {
+        let batch = 3
+        let network = CPUNetwork(Self.tiny, maxBatch: batch, threads: 2)
+        var generator = RandomGenerator(seed: 11)
+        network.store.initialize(definition: Self.tiny, generator: &generator)
+        var random = TestRandom(seed: 12)
+        network.inputs.update(from: random.floats(batch * 64, in: 0...1), count: batch * 64)
+        network.labels.update(from: [0, 3, 2], count: batch)
+
+        // Each evaluation uses a copy of the same generator: the same dropout mask.
+        let dropoutSeed = RandomGenerator(seed: 13)
+        func loss() -> Double {
+            var g = dropoutSeed
+            network.forward(batch: batch, training: true, generator: &g)
+            return Double(network.lossAndLogitsGradient(batch: batch).loss)
+        }
+        _ = loss()
+        network.backward(batch: batch)
+        let analytic = network.store.gradients.array
+        let values = network.store.values.pointer
+        var numeric = [Float](repeating: 0, count: analytic.count)
+        // A small step, so that no ReLU or max-pool choice flips between the two evaluations.
+        let h: Float = 1e-3
+        for i in 0..<analytic.count {
+            let saved = values[i]
+            values[i] = saved + h
+            let plus = loss()
+            values[i] = saved - h
+            let minus = loss()
+            values[i] = saved
+            numeric[i] = Float((plus - minus) / Double(2 * h))
+        }
+        #expect(gradientMismatch(analytic, numeric, atol: 3e-3, rtol: 5e-2) == nil)
+    }
+
+    @Test func lenetHasTheTutorialsShapesAndParameterCount() {
+        let plain = ModelDefinition.lenet(.lenet)
+        #expect(plain.parameterCount == 61_706)
+        #expect(plain.activationShapes.last == [10])
+        #expect(plain.activationShapes.contains([400]))
+        let bn = ModelDefinition.lenet(.lenetBN)
+        #expect(bn.parameterCount == 61_706 + 2 * (6 + 16))
+        #expect(ParameterStore(definition: bn).stateDictNames == [
+            "conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+            "bn1.num_batches_tracked", "conv2.weight", "conv2.bias", "bn2.weight", "bn2.bias", "bn2.running_mean",
+            "bn2.running_var", "bn2.num_batches_tracked", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+            "fc3.weight", "fc3.bias",
+        ])
+    }
+
+    @Test func initialisationIsPyTorchsDefaultAndSeeded() {
+        let definition = ModelDefinition.lenet(.lenetBN)
+        let a = ParameterStore(definition: definition), b = ParameterStore(definition: definition)
+        var g1 = RandomGenerator(seed: 5), g2 = RandomGenerator(seed: 5)
+        a.initialize(definition: definition, generator: &g1)
+        b.initialize(definition: definition, generator: &g2)
+        #expect(a.values.array == b.values.array)
+        for (name, fanIn) in [("conv1", 25), ("conv2", 150), ("fc1", 400), ("fc2", 120), ("fc3", 84)] {
+            let bound = 1 / Float(fanIn).squareRoot()
+            let weights = a.values(of: "\(name).weight")!
+            #expect(weights.allSatisfy { abs($0) <= bound })
+            // Uniform on ±bound: the largest magnitude is close to the bound.
+            #expect(weights.map(abs).max()! > 0.9 * bound)
+            #expect(a.values(of: "\(name).bias")!.allSatisfy { abs($0) <= bound })
+        }
+        #expect(a.values(of: "bn1.weight") == [Float](repeating: 1, count: 6))
+        #expect(a.values(of: "bn2.running_var") == [Float](repeating: 1, count: 16))
+    }
+
+    @Test func dropoutIsActiveOnlyInTraining() {
+        let definition = ModelDefinition.lenet(.lenetBN)
+        let network = CPUNetwork(definition, maxBatch: 4, threads: 1)
+        var generator = RandomGenerator(seed: 1)
+        network.store.initialize(definition: definition, generator: &generator)
+        var random = TestRandom(seed: 2)
+        network.inputs.update(from: random.floats(4 * 784, in: 0...1), count: 4 * 784)
+        // Evaluation is deterministic and changes no state.
+        let first = Array(UnsafeBufferPointer(start: network.logits(batch: 4), count: 40))
+        let again = Array(UnsafeBufferPointer(start: network.logits(batch: 4), count: 40))
+        #expect(first == again)
+        #expect(network.store.batchesTracked["bn1"] == 0)
+        // Training draws a new mask each step and updates the running statistics.
+        var g = RandomGenerator(seed: 3)
+        let train1 = Array(UnsafeBufferPointer(start: network.forward(batch: 4, training: true, generator: &g), count: 40))
+        let train2 = Array(UnsafeBufferPointer(start: network.forward(batch: 4, training: true, generator: &g), count: 40))
+        #expect(train1 != train2)
+        #expect(network.store.batchesTracked["bn1"] == 2)
+        #expect(network.store.values(of: "bn1.running_mean") != [Float](repeating: 0, count: 6))
+    }
+
+    @Test func resultsDoNotDependOnThreadCount() {
+        let definition = ModelDefinition.lenet(.lenet)
+        var random = TestRandom(seed: 4)
+        let images = random.floats(32 * 784, in: 0...1)
+        let labels = (0..<32).map { _ in Int32(random.int(below: 10)) }
+        var outcomes: [[Float]] = []
+        for threads in [1, 2, 3] {
+            let network = CPUNetwork(definition, maxBatch: 32, threads: threads)
+            var generator = RandomGenerator(seed: 9)
+            network.store.initialize(definition: definition, generator: &generator)
+            var optimizer = SGD(learningRate: 0.01)
+            for _ in 0..<3 {
+                network.inputs.update(from: images, count: images.count)
+                network.labels.update(from: labels, count: 32)
+                _ = network.trainStep(batch: 32, optimizer: &optimizer, generator: &generator)
+            }
+            outcomes.append(network.store.values.array)
+        }
+        #expect(outcomes[0] == outcomes[1])
+        #expect(outcomes[0] == outcomes[2])
+    }
+}

@@ -57,6 +57,10 @@ public final class Trainer {
         testSampler = BatchSampler(count: dataset.test.count, batchSize: configuration.batchSize, shuffle: false)
     }
 
+    /// Called after every training batch with (batches done, batches in the epoch, running
+    /// mean loss, running accuracy), for progress displays. Not called during evaluation.
+    public var onBatch: ((_ done: Int, _ total: Int, _ loss: Double, _ accuracy: Double) -> Void)?
+
     /// Trains one more epoch and evaluates; returns its record.
     @discardableResult
     public func runEpoch() -> EpochRecord {
@@ -69,6 +73,8 @@ public final class Trainer {
             let result = network.trainStep(batch: range.count, optimizer: &optimizer, generator: &generator)
             trainLoss += Double(result.loss)
             trainCorrect += result.correct
+            onBatch?(batch + 1, trainSampler.batchCount, trainLoss / Double(batch + 1),
+                     Double(trainCorrect) / Double(range.upperBound))
         }
         let test = evaluate(dataset.test, sampler: &testSampler)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9

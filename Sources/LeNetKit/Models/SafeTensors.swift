@@ -309,7 +309,9 @@ public struct SafeTensorsFile: Sendable, Equatable {
                 }
                 continue
             }
-            guard tensors[name] == nil, !layout.contains(where: { $0.name == name }) else {
+            // Swift compares strings by canonical equivalence, so two names that differ only
+            // in Unicode normalisation also count as duplicates here.
+            guard tensors[name] == nil else {
                 throw fail("duplicate tensor name \"\(name)\" in header")
             }
             guard case .object(let fields) = entry else {
@@ -504,6 +506,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
         return tensor
     }
 
+    /// Equal tensors and metadata; `source` is not compared.
     public static func == (lhs: SafeTensorsFile, rhs: SafeTensorsFile) -> Bool {
         lhs.tensors == rhs.tensors && lhs.metadata == rhs.metadata
     }

@@ -1,0 +1,52 @@
+/// Draws 28x28 images as text with Unicode quadrant blocks: each character
+/// covers 2x2 pixels, so a digit is 14 characters wide and 14 lines tall.
+public enum TerminalImage {
+    /// Quadrant characters indexed by bits (upper-left 1, upper-right 2, lower-left 4, lower-right 8).
+    private static let quadrants: [Character] = [
+        " ", "▘", "▝", "▀", "▖", "▌", "▞", "▛", "▗", "▚", "▐", "▜", "▄", "▙", "▟", "█",
+    ]
+
+    /// `images` as in `ImageGrid.make` (ink = 1); a pixel is drawn when ink >= `threshold`.
+    /// `captions` (e.g. labels) are printed above each image.
+    public static func render(
+        images: UnsafeBufferPointer<Float>, count: Int,
+        rows: Int = DataSplit.rows, columns: Int = DataSplit.columns,
+        perRow: Int = 10, captions: [String] = [], threshold: Float = 0.5
+    ) -> String {
+        let count = max(0, min(count, images.count / max(1, rows * columns)))
+        let perRow = max(1, perRow)
+        let cellWidth = (columns + 1) / 2, cellHeight = (rows + 1) / 2
+        var text = ""
+        for first in stride(from: 0, to: count, by: perRow) {
+            let members = first..<min(first + perRow, count)
+            if !captions.isEmpty {
+                let line = members.map { index in
+                    let caption = String((index < captions.count ? captions[index] : "").prefix(cellWidth))
+                    return caption + String(repeating: " ", count: cellWidth - caption.count)
+                }
+                text += trimmed(line.joined(separator: " ")) + "\n"
+            }
+            for line in 0..<cellHeight {
+                let cells = members.map { index in
+                    String((0..<cellWidth).map { cell in
+                        var bits = 0
+                        for (bit, (dy, dx)) in [(0, 0), (0, 1), (1, 0), (1, 1)].enumerated() {
+                            let y = line * 2 + dy, x = cell * 2 + dx
+                            if y < rows && x < columns && images[index * rows * columns + y * columns + x] >= threshold {
+                                bits |= 1 << bit
+                            }
+                        }
+                        return quadrants[bits]
+                    })
+                }
+                text += trimmed(cells.joined(separator: " ")) + "\n"
+            }
+        }
+        return text
+    }
+
+    /// Without trailing spaces, so copied text stays tidy.
+    private static func trimmed(_ line: String) -> String {
+        String(line[..<(line.lastIndex { $0 != " " }.map(line.index(after:)) ?? line.startIndex)])
+    }
+}

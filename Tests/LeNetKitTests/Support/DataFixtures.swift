@@ -1,0 +1,70 @@
+import Foundation
+import LeNetKit
+
+/// Paths and small synthetic IDX files for the data tests.
+enum DataFixtures {
+    /// The package root, found from this file's location (Tests/LeNetKitTests/Support/).
+    static let packageRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// The real MNIST files, `../shared/mnist` relative to the package root.
+    static let sharedMNIST = URL(fileURLWithPath: packageRoot + "/../shared/mnist").standardized.path
+
+    /// MNIST loaded once for all tests that need it.
+    static let mnist: Result<Dataset, Error> = Result {
+        try Dataset.load(kind: .mnist, dataDirectory: sharedMNIST, download: false)
+    }
+
+    /// A fresh empty directory under the system's temporary directory.
+    static func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("lenet-data-tests-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func files(in directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func bigEndian(_ value: Int) -> [UInt8] {
+        [UInt8(value >> 24 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+    }
+
+    /// IDX image bytes: `count` images whose pixel j of image i is (i * 7 + j) % 256.
+    static func imageFile(count: Int, rows: Int = 28, columns: Int = 28, magic: Int = 0x803) -> [UInt8] {
+        var bytes = bigEndian(magic) + bigEndian(count) + bigEndian(rows) + bigEndian(columns)
+        for i in 0..<count { for j in 0..<(rows * columns) { bytes.append(UInt8((i * 7 + j) % 256)) } }
+        return bytes
+    }
+
+    /// IDX label bytes: label i is i % 10 unless `labels` is given.
+    static func labelFile(count: Int, labels: [UInt8]? = nil, magic: Int = 0x801) -> [UInt8] {
+        bigEndian(magic) + bigEndian(count) + (labels ?? (0..<count).map { UInt8($0 % 10) })
+    }
+
+    /// Raw names, dashed (`train-images-idx3-ubyte`) or dotted (`train-images.idx3-ubyte`),
+    /// in DatasetKind.files order.
+    static func rawNames(dotted: Bool) -> [String] {
+        ["train-images", "train-labels", "t10k-images", "t10k-labels"].map { stem in
+            let type = stem.hasSuffix("images") ? "idx3-ubyte" : "idx1-ubyte"
+            return dotted ? "\(stem).\(type)" : "\(stem)-\(type)"
+        }
+    }
+
+    /// Writes a valid small dataset (3 train, 2 test images) under raw names;
+    /// `replace` swaps in other bytes for a file, by index (0 train images ... 3 test labels).
+    static func writeSmallDataset(in directory: String, dotted: Bool = false, replace: [Int: [UInt8]] = [:]) throws -> [String] {
+        let contents = [imageFile(count: 3), labelFile(count: 3), imageFile(count: 2), labelFile(count: 2)]
+        let paths = rawNames(dotted: dotted).map { directory + "/" + $0 }
+        for (index, path) in paths.enumerated() { try write(replace[index] ?? contents[index], to: path) }
+        return paths
+    }
+}

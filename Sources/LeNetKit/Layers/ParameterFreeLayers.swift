@@ -18,24 +18,21 @@ final class ReLULayer: Layer {
 
 final class MaxPool2dLayer: Layer {
     let channels, height, width, size: Int
-    let argmax: Int32Buffer  // [maxBatch, C, H/size, W/size]: index of each maximum within its input plane
 
-    init(inputShape: [Int], size: Int, maxBatch: Int) {
+    init(inputShape: [Int], size: Int) {
         (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
         self.size = size
-        argmax = Int32Buffer(count: maxBatch * channels * (height / size) * (width / size))
     }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
                  training: Bool, generator: inout RandomGenerator) {
-        maxPoolForward(output: output, argmax: argmax.pointer, input: input,
-                       planes: batch * channels, height: height, width: width, size: size)
+        maxPoolForward(output: output, input: input, planes: batch * channels, height: height, width: width, size: size)
     }
 
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
                   inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
         guard let inputGrad else { return }
-        maxPoolBackward(inputGrad: inputGrad, outputGrad: outputGrad, argmax: argmax.pointer,
+        maxPoolBackward(inputGrad: inputGrad, outputGrad: outputGrad, input: input, output: output,
                         planes: batch * channels, height: height, width: width, size: size)
     }
 }

@@ -82,30 +82,44 @@ import Testing
         #expect(gradientMismatch(inputGrad, numericGradient(&input) { dot(forward($0, w, b), r) }) == nil)
     }
 
-    @Test func maxPoolPicksMaximaAndRoutesGradients() {
+    @Test(arguments: [(6, 4), (28, 28), (10, 10), (4, 18), (8, 8)])
+    func maxPoolPicksMaximaAndRoutesGradients(height: Int, width: Int) {
         var random = TestRandom(seed: 4)
-        let planes = 3, height = 6, width = 4, outCount = planes * 3 * 2
-        var input = random.floats(planes * height * width)
+        let planes = 3, outCount = planes * (height / 2) * (width / 2)
+        // Distinct values at least 0.01 apart, so a ±h step never changes a window's maximum.
+        var input = (0..<(planes * height * width)).map { Float($0) * 0.01 - 5 }
+        random.generator.shuffle(&input)
         let r = random.floats(outCount)
         func forward(_ x: [Float]) -> [Float] {
-            var y = [Float](repeating: 0, count: outCount), argmax = [Int32](repeating: 0, count: outCount)
-            maxPoolForward(output: &y, argmax: &argmax, input: x, planes: planes, height: height, width: width, size: 2)
+            var y = [Float](repeating: 0, count: outCount)
+            maxPoolForward(output: &y, input: x, planes: planes, height: height, width: width, size: 2)
             return y
         }
-        var y = [Float](repeating: 0, count: outCount), argmax = [Int32](repeating: 0, count: outCount)
-        maxPoolForward(output: &y, argmax: &argmax, input: input, planes: planes, height: height, width: width, size: 2)
+        let y = forward(input)
+        var expected = [Float](repeating: 0, count: outCount)
+        maxPoolForwardReference(output: &expected, input: input, planes: planes, height: height, width: width, size: 2)
+        #expect(y == expected)
+        // The reference is the definition: each output is the largest of its window.
+        let ow = width / 2
         for p in 0..<planes {
-            for oy in 0..<3 {
-                for ox in 0..<2 {
-                    let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map { input[p * 24 + (2 * oy + $0.0) * width + 2 * ox + $0.1] }
-                    #expect(y[p * 6 + oy * 2 + ox] == window.max())
+            for oy in 0..<(height / 2) {
+                for ox in 0..<ow {
+                    let window = [(0, 0), (0, 1), (1, 0), (1, 1)].map { input[p * height * width + (2 * oy + $0.0) * width + 2 * ox + $0.1] }
+                    #expect(expected[(p * (height / 2) + oy) * ow + ox] == window.max())
                 }
             }
         }
         var inputGrad = [Float](repeating: 0, count: input.count)
-        maxPoolBackward(inputGrad: &inputGrad, outputGrad: r, argmax: argmax, planes: planes, height: height, width: width, size: 2)
-        // A smaller step keeps every perturbed entry on the same side of its window's maximum.
+        maxPoolBackward(inputGrad: &inputGrad, outputGrad: r, input: input, output: y,
+                        planes: planes, height: height, width: width, size: 2)
         #expect(gradientMismatch(inputGrad, numericGradient(&input, h: 1e-3) { dot(forward($0), r) }) == nil)
+    }
+
+    @Test func maxPoolTiesGoToTheFirstMaximum() {
+        let input: [Float] = [1, 1, 1, 1]
+        var inputGrad = [Float](repeating: 9, count: 4)
+        maxPoolBackward(inputGrad: &inputGrad, outputGrad: [5], input: input, output: [1], planes: 1, height: 2, width: 2, size: 2)
+        #expect(inputGrad == [5, 0, 0, 0])
     }
 
     @Test func reluForwardAndBackward() {

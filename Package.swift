@@ -21,6 +21,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -30,7 +31,10 @@ let package = Package(
             dependencies: [
                 "CZlib", "CPNG",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
+            // The ONNX schema the generated Export/ONNX/onnx.pb.swift came from (see Export/ONNX/README.md).
+            exclude: ["Export/ONNX/onnx.proto", "Export/ONNX/README.md"],
             swiftSettings: speedFlags
         ),
         .executableTarget(
@@ -43,7 +47,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LeNetKitTests",
-            dependencies: ["LeNetKit"],
+            dependencies: ["LeNetKit", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             resources: [.copy("Fixtures")],
             swiftSettings: speedFlags
         ),

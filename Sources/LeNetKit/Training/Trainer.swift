@@ -86,6 +86,17 @@ public final class Trainer {
         return record
     }
 
+    /// The training set's order in the last epoch (saved for an exact resume).
+    public var trainOrder: [Int32] { trainSampler.order }
+
+    /// Puts back what a saved `TrainingState` holds besides the network's store.
+    func restoreProgress(generator: RandomGenerator, optimizer: SGD, trainOrder: [Int32], history: [EpochRecord]) {
+        self.generator = generator
+        self.optimizer = optimizer
+        trainSampler.restore(order: trainOrder)
+        self.history = history
+    }
+
     /// Trains the configured number of epochs, calling `onEpoch` after each.
     public func run(onEpoch: (EpochRecord) -> Void = { _ in }) {
         while history.count < configuration.epochs { onEpoch(runEpoch()) }

@@ -1,0 +1,271 @@
+import Foundation
+
+// Everything a run needs to continue exactly where it stopped, in one safetensors file
+// (a run folder's `state.safetensors`):
+//
+//   model.<state_dict name>        the checkpoint's tensors (F32; num_batches_tracked I64 [])
+//   optimizer.velocity.<param>     SGD's momentum buffer, F32, the parameter's shape
+//   generator.state                I64 [4], the xoshiro256** words (bit patterns)
+//   sampler.train_order            I32 [train count], the last epoch's order of the training set
+//   history.epoch                  I64 [epochs done]
+//   history.<figure>               F64 [epochs done]: train_accuracy, train_loss,
+//                                  test_accuracy, test_loss, seconds
+//   __metadata__                   format, format_version, the configuration (model, epochs,
+//                                  batch_size, learning_rate, momentum, weight_decay, seed),
+//                                  has_velocity, train_count, test_count
+//
+// Numbers in the metadata are written with Swift's shortest round-tripping text, so
+// Float and Double settings come back bit for bit.
+
+/// A run's full state after a finished epoch.
+public struct TrainingState: Sendable {
+    public static let format = "lenet-training-state"
+    public static let formatVersion = 1
+
+    /// The run's settings (the device is not saved: results do not depend on it).
+    public var configuration: TrainingConfiguration
+    /// Parameters, running statistics and batch counts.
+    public var model: Checkpoint
+    /// SGD's velocity by parameter name.
+    public var velocity: [String: [Float]]
+    public var hasVelocity: Bool
+    public var generator: RandomGenerator
+    public var trainOrder: [Int32]
+    public var history: [EpochRecord]
+    public var trainCount: Int
+    public var testCount: Int
+    /// Where this was read from, for messages.
+    public var source: String = "(in memory)"
+
+    public var epochsDone: Int { history.count }
+}
+
+extension TrainingState {
+    public init(contentsOf path: String) throws {
+        try self.init(file: SafeTensorsFile(contentsOf: path))
+    }
+
+    public init(file: SafeTensorsFile) throws {
+        let source = file.source
+        func fail(_ message: String) -> CheckpointError { CheckpointError(file: source, message: message) }
+        let metadata = file.metadata
+        guard metadata["format"] == Self.format else {
+            throw fail("not a lenet training state (metadata format is \(metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(Self.format)\")")
+        }
+        guard metadata["format_version"] == String(Self.formatVersion) else {
+            throw fail("training state format_version \(metadata["format_version"] ?? "missing") is not supported (this lenet reads \(Self.formatVersion))")
+        }
+        func value<T: LosslessStringConvertible>(_ key: String, _: T.Type) throws -> T {
+            guard let text = metadata[key] else { throw fail("metadata has no \(key)") }
+            guard let value = T(text) else { throw fail("metadata \(key) \"\(text)\" is not a valid \(T.self)") }
+            return value
+        }
+        var configuration = TrainingConfiguration()
+        let modelName: String = try value("model", String.self)
+        guard let model = ModelVariant(rawValue: modelName) else { throw fail("metadata model \"\(modelName)\" is not a known model") }
+        configuration.model = model
+        configuration.epochs = try value("epochs", Int.self)
+        configuration.batchSize = try value("batch_size", Int.self)
+        configuration.learningRate = try value("learning_rate", Float.self)
+        configuration.momentum = try value("momentum", Float.self)
+        configuration.weightDecay = try value("weight_decay", Float.self)
+        configuration.seed = try value("seed", UInt64.self)
+        guard configuration.batchSize >= 1, configuration.epochs >= 0 else {
+            throw fail("metadata batch_size \(configuration.batchSize) or epochs \(configuration.epochs) is out of range")
+        }
+        let hasVelocity = try value("has_velocity", Bool.self)
+        let trainCount = try value("train_count", Int.self), testCount = try value("test_count", Int.self)
+
+        // The model: the `model.` tensors, checked as a checkpoint of the saved variant.
+        var modelTensors: [String: SafeTensor] = [:]
+        for (name, tensor) in file.tensors where name.hasPrefix("model.") {
+            modelTensors[String(name.dropFirst("model.".count))] = tensor
+        }
+        let checkpoint = try Checkpoint(file: SafeTensorsFile(
+            tensors: modelTensors, metadata: ["variant": model.rawValue], source: source + " (model.*)"))
+
+        let expectedParameters = Checkpoint.expectedTensors(model).filter {
+            ParameterStore(definition: .lenet(model)).parameterSlot($0.name) != nil
+        }
+        var velocity: [String: [Float]] = [:]
+        for (name, _, shape) in expectedParameters {
+            velocity[name] = try file.floats("optimizer.velocity.\(name)", shape: shape)
+        }
+        let words = try file.int64s("generator.state", shape: [4]).map { UInt64(bitPattern: $0) }
+        guard let generator = RandomGenerator(state: (words[0], words[1], words[2], words[3])) else {
+            throw fail("generator.state is all zeros, which xoshiro256** cannot be in")
+        }
+        let order = try file.tensor("sampler.train_order")
+        guard order.dtype == .i32, order.shape == [trainCount] else {
+            throw fail("sampler.train_order is \(order.dtype.rawValue) \(order.shape), expected I32 [\(trainCount)]")
+        }
+        let trainOrder = try order.int32s()
+        guard BatchSampler.isPermutation(trainOrder, count: trainCount) else {
+            throw fail("sampler.train_order is not a permutation of 0..<\(trainCount)")
+        }
+        let epochs = try file.tensor("history.epoch")
+        guard epochs.dtype == .i64, epochs.shape.count == 1 else {
+            throw fail("history.epoch is \(epochs.dtype.rawValue) \(epochs.shape), expected I64 [epochs done]")
+        }
+        let done = epochs.shape[0]
+        func figures(_ key: String) throws -> [Double] {
+            let tensor = try file.tensor("history.\(key)")
+            guard tensor.dtype == .f64, tensor.shape == [done] else {
+                throw fail("history.\(key) is \(tensor.dtype.rawValue) \(tensor.shape), expected F64 [\(done)]")
+            }
+            return try tensor.doubles()
+        }
+        let (trainAccuracy, trainLoss) = (try figures("train_accuracy"), try figures("train_loss"))
+        let (testAccuracy, testLoss, seconds) = (try figures("test_accuracy"), try figures("test_loss"), try figures("seconds"))
+        let epochNumbers = try epochs.int64s()
+        guard epochNumbers == (0..<done).map({ Int64($0 + 1) }) else {
+            throw fail("history.epoch is \(epochNumbers), expected 1...\(done)")
+        }
+        let history = (0..<done).map {
+            EpochRecord(epoch: $0 + 1, trainAccuracy: trainAccuracy[$0], trainLoss: trainLoss[$0],
+                        testAccuracy: testAccuracy[$0], testLoss: testLoss[$0], seconds: seconds[$0])
+        }
+        let known: Set<String> = Set(["generator.state", "sampler.train_order", "history.epoch"]
+            + ["train_accuracy", "train_loss", "test_accuracy", "test_loss", "seconds"].map { "history.\($0)" }
+            + expectedParameters.map { "optimizer.velocity.\($0.name)" })
+        if let extra = file.tensors.keys.filter({ !$0.hasPrefix("model.") && !known.contains($0) }).sorted().first {
+            throw fail("unexpected tensor \"\(extra)\" in a training state")
+        }
+        self.init(configuration: configuration, model: checkpoint, velocity: velocity, hasVelocity: hasVelocity,
+                  generator: generator, trainOrder: trainOrder, history: history,
+                  trainCount: trainCount, testCount: testCount, source: source)
+    }
+
+    public var safeTensorsFile: SafeTensorsFile {
+        get throws {
+            var tensors: [String: SafeTensor] = [:]
+            for (name, tensor) in model.tensors { tensors["model." + name] = tensor }
+            let store = ParameterStore(definition: .lenet(configuration.model))
+            for slot in store.parameterSlots {
+                guard let values = velocity[slot.name] else {
+                    throw CheckpointError(file: source, message: "no velocity for \(slot.name)")
+                }
+                tensors["optimizer.velocity.\(slot.name)"] = try SafeTensor(floats: values, shape: slot.shape)
+            }
+            let s = generator.state
+            tensors["generator.state"] = try SafeTensor(int64s: [s.0, s.1, s.2, s.3].map { Int64(bitPattern: $0) }, shape: [4])
+            tensors["sampler.train_order"] = try SafeTensor(int32s: trainOrder, shape: [trainOrder.count])
+            let n = history.count
+            tensors["history.epoch"] = try SafeTensor(int64s: history.map { Int64($0.epoch) }, shape: [n])
+            tensors["history.train_accuracy"] = try SafeTensor(doubles: history.map(\.trainAccuracy), shape: [n])
+            tensors["history.train_loss"] = try SafeTensor(doubles: history.map(\.trainLoss), shape: [n])
+            tensors["history.test_accuracy"] = try SafeTensor(doubles: history.map(\.testAccuracy), shape: [n])
+            tensors["history.test_loss"] = try SafeTensor(doubles: history.map(\.testLoss), shape: [n])
+            tensors["history.seconds"] = try SafeTensor(doubles: history.map(\.seconds), shape: [n])
+            let c = configuration
+            let metadata = [
+                "format": Self.format, "format_version": String(Self.formatVersion),
+                "model": c.model.rawValue, "epochs": String(c.epochs), "batch_size": String(c.batchSize),
+                "learning_rate": String(c.learningRate), "momentum": String(c.momentum),
+                "weight_decay": String(c.weightDecay), "seed": String(c.seed),
+                "has_velocity": String(hasVelocity), "train_count": String(trainCount), "test_count": String(testCount),
+            ]
+            return SafeTensorsFile(tensors: tensors, metadata: metadata, source: source)
+        }
+    }
+
+    /// Writes through a temporary file, fsync and rename.
+    public func write(to path: String) throws {
+        try safeTensorsFile.write(to: path)
+    }
+}
+
+extension Trainer {
+    /// The state after the last finished epoch (call between epochs).
+    public func state() throws -> TrainingState {
+        let store = network.store
+        var velocity: [String: [Float]] = [:]
+        for slot in store.parameterSlots {
+            velocity[slot.name] = Array(UnsafeBufferPointer(start: store.velocity.pointer + slot.offset, count: slot.count))
+        }
+        let last = history.last
+        let model = try Checkpoint(store: store, variant: configuration.model,
+                                   info: CheckpointInfo(epoch: history.count, seed: configuration.seed,
+                                                        testAccuracy: last?.testAccuracy))
+        return TrainingState(configuration: configuration, model: model, velocity: velocity,
+                             hasVelocity: optimizer.hasVelocity, generator: generator, trainOrder: trainOrder,
+                             history: history, trainCount: dataset.train.count, testCount: dataset.test.count)
+    }
+
+    /// A trainer that continues `state` on `dataset`: the saved configuration with
+    /// `epochs` (the total) and `device` replaced, and every weight, velocity, generator
+    /// word, data order and history record put back.
+    public convenience init(resuming state: TrainingState, dataset: Dataset, epochs: Int? = nil,
+                            device: ComputeDevice = .allCores) throws {
+        guard dataset.train.count == state.trainCount, dataset.test.count == state.testCount else {
+            throw CheckpointError(
+                file: state.source,
+                message: "saved for \(state.trainCount) training and \(state.testCount) test images, but the data has \(dataset.train.count) and \(dataset.test.count)")
+        }
+        var configuration = state.configuration
+        if let epochs { configuration.epochs = epochs }
+        configuration.device = device
+        self.init(configuration: configuration, dataset: dataset)
+        let store = network.store
+        try state.model.restore(into: store)
+        for slot in store.parameterSlots {
+            guard let values = state.velocity[slot.name], values.count == slot.count else {
+                throw CheckpointError(file: state.source, message: "velocity for \(slot.name) is missing or the wrong size")
+            }
+            (store.velocity.pointer + slot.offset).update(from: values, count: slot.count)
+        }
+        var optimizer = self.optimizer
+        optimizer.hasVelocity = state.hasVelocity
+        restoreProgress(generator: state.generator, optimizer: optimizer, trainOrder: state.trainOrder,
+                        history: state.history)
+    }
+}
+
+extension Dataset {
+    /// A dataset from splits already in memory (e.g. a subset, for tests).
+    public init(train: DataSplit, test: DataSplit, kind: DatasetKind = .mnist, directory: String = "(in memory)") {
+        self.init(kind: kind, directory: directory, train: train, test: test)
+    }
+}
+
+extension DataSplit {
+    /// The first `count` images and labels (all of them if there are fewer).
+    public func prefix(_ count: Int) -> DataSplit {
+        let n = min(max(0, count), self.count)
+        // The parts of a valid split make a valid split.
+        return (try? DataSplit(name: name, pixels: Array(pixels[0..<(n * Self.pixelsPerImage)]),
+                               labels: Array(labels[0..<n]))) ?? self
+    }
+}
+
+/// The checkpoint files a run folder keeps: `last.safetensors` (after every epoch),
+/// `best.safetensors` (the epoch with the best test accuracy so far; the earlier one on
+/// ties) and `state.safetensors` (everything `lenet train --resume` needs).
+public struct RunCheckpoints: Sendable {
+    public let directory: String
+    public init(directory: String) { self.directory = directory }
+
+    public var lastPath: String { (directory as NSString).appendingPathComponent("last.safetensors") }
+    public var bestPath: String { (directory as NSString).appendingPathComponent("best.safetensors") }
+    public var statePath: String { (directory as NSString).appendingPathComponent("state.safetensors") }
+
+    /// Saves after an epoch: last, best when it improved, then the state (written last,
+    /// so a state on disk never runs ahead of the checkpoints).
+    public func save(_ trainer: Trainer) throws {
+        let state = try trainer.state()
+        try state.model.write(to: lastPath)
+        if let latest = trainer.history.last,
+           !trainer.history.dropLast().contains(where: { $0.testAccuracy >= latest.testAccuracy }) {
+            try state.model.write(to: bestPath)
+        }
+        try state.write(to: statePath)
+    }
+
+    /// The saved state, checked.
+    public func loadState() throws -> TrainingState {
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw CheckpointError(file: statePath, message: "no training state here; is \(directory) a lenet run folder?")
+        }
+        return try TrainingState(contentsOf: statePath)
+    }
+}

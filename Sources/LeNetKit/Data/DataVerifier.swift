@@ -42,6 +42,10 @@ extension Dataset {
 
     private static func checkFile(_ file: DataFile, path: String) throws -> (count: Int, checksum: String) {
         let content = try IDXFile.readContent(path)
+        // Structure first: its messages say more than a checksum mismatch.
+        let count = file.kind == .images
+            ? try IDXFile.parseImages(content, path: path).count
+            : try IDXFile.parseLabels(content, path: path).count
         let checksum: String
         if let expected = file.checksums.content {
             let found = md5Hex(content)
@@ -56,9 +60,6 @@ extension Dataset {
         } else {
             checksum = "no published MD5 for uncompressed content"
         }
-        let count = file.kind == .images
-            ? try IDXFile.parseImages(content, path: path).count
-            : try IDXFile.parseLabels(content, path: path).count
         return (count, checksum)
     }
 }

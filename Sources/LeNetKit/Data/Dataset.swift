@@ -58,7 +58,7 @@ public struct Dataset: Sendable {
         let byHand = "put \(missing.map(\.downloadName).joined(separator: ", ")) from \(kind.mirrors[0]) into \(target)"
         guard let downloader else {
             let looked = searchDirectories(kind: kind, dataDirectory: dataDirectory).joined(separator: ", ")
-            throw DataError(file: target, "\(kind.rawValue) files not found (looked in \(looked)); download is off, so \(byHand)")
+            throw DataError(file: target, "\(kind.rawValue) files not found (looked in \(looked)); \(byHand)")
         }
         for file in missing {
             do {

@@ -37,7 +37,7 @@ public final class CPUNetwork: Network {
             case .relu:
                 layers.append(ReLULayer(features: outSize))
             case .maxPool2d(let size):
-                layers.append(MaxPool2dLayer(inputShape: inShape, size: size))
+                layers.append(MaxPool2dLayer(inputShape: inShape, size: size, maxBatch: maxBatch))
             case .flatten:
                 layers.append(FlattenLayer())
             case .linear(let name, let inFeatures, let outFeatures):

@@ -1,11 +1,15 @@
-/// Conv2d over NCHW via im2col + GEMM, images spread over the thread pool.
+/// Conv2d over NCHW via im2col + GEMM. The batch is cut into `batchSlices` fixed
+/// slices that run on the thread pool; each slice keeps its images' columns side
+/// by side and produces its own weight-gradient partial, summed in slice order.
 final class Conv2dLayer: Layer {
     let geometry: ConvGeometry
     let weight, bias, weightGrad, biasGrad: UnsafeMutablePointer<Float>
     let pool: ThreadPool
-    let columns: FloatBuffer        // [maxBatch, C*K*K, OH*OW], kept from forward for backward
-    let columnGrad: FloatBuffer     // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
-    let partialGrads: FloatBuffer   // [batchSlices, OC*C*K*K + OC] per-slice weight and bias gradients
+    let imagesPerSlice: Int
+    let columns: FloatBuffer         // [batchSlices, C*K*K, imagesPerSlice*OH*OW], kept from forward for backward
+    let outputGradRows: FloatBuffer  // [batchSlices, OC, imagesPerSlice*OH*OW] scratch
+    let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
+    let partialGrads: FloatBuffer    // [batchSlices, OC*C*K*K + OC] per-slice weight and bias gradients
 
     init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, pool: ThreadPool) {
         self.geometry = geometry
@@ -14,37 +18,43 @@ final class Conv2dLayer: Layer {
         weightGrad = store.gradient("\(name).weight")
         biasGrad = store.gradient("\(name).bias")
         self.pool = pool
-        let columnSize = geometry.patchSize * geometry.outPixels
-        columns = FloatBuffer(count: maxBatch * columnSize)
-        columnGrad = FloatBuffer(count: batchSlices * columnSize)
+        imagesPerSlice = (maxBatch + batchSlices - 1) / batchSlices
+        let sliceColumns = geometry.patchSize * imagesPerSlice * geometry.outPixels
+        columns = FloatBuffer(count: batchSlices * sliceColumns)
+        outputGradRows = FloatBuffer(count: batchSlices * geometry.outChannels * imagesPerSlice * geometry.outPixels)
+        columnGrad = FloatBuffer(count: batchSlices * geometry.patchSize * geometry.outPixels)
         partialGrads = FloatBuffer(count: batchSlices * (geometry.outChannels * geometry.patchSize + geometry.outChannels))
     }
 
+    private var sliceColumnsSize: Int { geometry.patchSize * imagesPerSlice * geometry.outPixels }
+
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
                  training: Bool, generator: inout RandomGenerator) {
-        let g = geometry, columnSize = g.patchSize * g.outPixels
+        let g = geometry
         pool.parallelFor(batchSlices) { slice in
-            for image in sliceRange(slice, batch: batch) {
-                conv2dForward(output: output + image * g.outputSize, columns: columns.pointer + image * columnSize,
-                              image: input + image * g.inputSize, weight: weight, bias: bias, g)
-            }
+            let images = sliceRange(slice, batch: batch)
+            guard !images.isEmpty else { return }
+            conv2dForward(output: output + images.lowerBound * g.outputSize,
+                          columns: columns.pointer + slice * sliceColumnsSize,
+                          input: input + images.lowerBound * g.inputSize, images: images.count,
+                          weight: weight, bias: bias, g)
         }
     }
 
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
                   inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
-        let g = geometry, columnSize = g.patchSize * g.outPixels
+        let g = geometry
         let weightCount = g.outChannels * g.patchSize, partialSize = weightCount + g.outChannels
         pool.parallelFor(batchSlices) { slice in
             let partial = partialGrads.pointer + slice * partialSize
-            partial.update(repeating: 0, count: partialSize)
-            for image in sliceRange(slice, batch: batch) {
-                conv2dBackward(weightGrad: partial, biasGrad: partial + weightCount,
-                               imageGrad: inputGrad.map { $0 + image * g.inputSize },
-                               columnGrad: columnGrad.pointer + slice * columnSize,
-                               outputGrad: outputGrad + image * g.outputSize,
-                               columns: columns.pointer + image * columnSize, weight: weight, g)
-            }
+            let images = sliceRange(slice, batch: batch)
+            guard !images.isEmpty else { partial.update(repeating: 0, count: partialSize); return }
+            conv2dBackward(weightGrad: partial, biasGrad: partial + weightCount,
+                           inputGrad: inputGrad.map { $0 + images.lowerBound * g.inputSize },
+                           outputGradRows: outputGradRows.pointer + slice * g.outChannels * imagesPerSlice * g.outPixels,
+                           columnGrad: columnGrad.pointer + slice * g.patchSize * g.outPixels,
+                           outputGrad: outputGrad + images.lowerBound * g.outputSize,
+                           columns: columns.pointer + slice * sliceColumnsSize, images: images.count, weight: weight, g)
         }
         // Sum the slices in order: the same result at any thread count.
         weightGrad.update(from: partialGrads.pointer, count: weightCount)

@@ -18,22 +18,41 @@ final class ReLULayer: Layer {
 
 final class MaxPool2dLayer: Layer {
     let channels, height, width, size: Int
+    /// 2x2 windows on even planes (LeNet's) take the fast kernels; others the plain ones.
+    let usesFastKernels: Bool
+    let choice: UnsafeMutableBufferPointer<UInt8>  // [maxBatch, C, H/2, W/2]: which input won each window
 
-    init(inputShape: [Int], size: Int) {
+    init(inputShape: [Int], size: Int, maxBatch: Int) {
         (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
         self.size = size
+        usesFastKernels = size == 2 && height % 2 == 0 && width % 2 == 0
+        choice = .allocate(capacity: usesFastKernels ? maxBatch * channels * (height / 2) * (width / 2) : 0)
+        choice.initialize(repeating: 0)
     }
+
+    deinit { choice.deallocate() }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
                  training: Bool, generator: inout RandomGenerator) {
-        maxPoolForward(output: output, input: input, planes: batch * channels, height: height, width: width, size: size)
+        if usesFastKernels {
+            maxPool2x2Forward(output: output, choice: choice.baseAddress!, input: input,
+                              planes: batch * channels, height: height, width: width)
+        } else {
+            maxPoolForwardReference(output: output, input: input, planes: batch * channels,
+                                    height: height, width: width, size: size)
+        }
     }
 
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
                   inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
         guard let inputGrad else { return }
-        maxPoolBackward(inputGrad: inputGrad, outputGrad: outputGrad, input: input, output: output,
-                        planes: batch * channels, height: height, width: width, size: size)
+        if usesFastKernels {
+            maxPool2x2Backward(inputGrad: inputGrad, outputGrad: outputGrad, choice: choice.baseAddress!,
+                               planes: batch * channels, height: height, width: width)
+        } else {
+            maxPoolBackwardReference(inputGrad: inputGrad, outputGrad: outputGrad, input: input, output: output,
+                                     planes: batch * channels, height: height, width: width, size: size)
+        }
     }
 }
 

@@ -11,38 +11,50 @@ import Testing
         ConvGeometry(inChannels: 3, outChannels: 2, height: 8, width: 8, kernel: 5, stride: 1, padding: 0),
     ]
 
-    func convOutput(_ image: [Float], _ weight: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
-        var output = [Float](repeating: 0, count: g.outputSize)
-        var columns = [Float](repeating: 0, count: g.patchSize * g.outPixels)
-        conv2dForward(output: &output, columns: &columns, image: image, weight: weight, bias: bias, g)
+    /// Two images side by side, as the layer runs slices of a batch.
+    static let images = 2
+
+    func convOutput(_ input: [Float], _ weight: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
+        var output = [Float](repeating: 0, count: Self.images * g.outputSize)
+        var columns = [Float](repeating: 0, count: Self.images * g.patchSize * g.outPixels)
+        conv2dForward(output: &output, columns: &columns, input: input, images: Self.images, weight: weight, bias: bias, g)
         return output
     }
 
     @Test(arguments: geometries)
     func convForwardMatchesDirectConvolution(g: ConvGeometry) {
         var random = TestRandom(seed: 1)
-        let image = random.floats(g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
+        let input = random.floats(Self.images * g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
         let bias = random.floats(g.outChannels)
-        var reference = [Float](repeating: 0, count: g.outputSize)
-        conv2dForwardReference(output: &reference, image: image, weight: weight, bias: bias, g)
-        #expect(maxRelativeDifference(convOutput(image, weight, bias, g), reference) < 1e-5)
+        var reference = [Float](repeating: 0, count: Self.images * g.outputSize)
+        for image in 0..<Self.images {
+            input.withUnsafeBufferPointer { x in
+                reference.withUnsafeMutableBufferPointer { y in
+                    conv2dForwardReference(output: y.baseAddress! + image * g.outputSize, image: x.baseAddress! + image * g.inputSize,
+                                           weight: weight, bias: bias, g)
+                }
+            }
+        }
+        #expect(maxRelativeDifference(convOutput(input, weight, bias, g), reference) < 1e-5)
     }
 
     @Test(arguments: geometries)
     func convBackwardMatchesFiniteDifferences(g: ConvGeometry) {
         var random = TestRandom(seed: 2)
-        var image = random.floats(g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
+        let n = Self.images
+        var image = random.floats(n * g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
         var bias = random.floats(g.outChannels)
-        let r = random.floats(g.outputSize)
+        let r = random.floats(n * g.outputSize)
 
         var weightGrad = [Float](repeating: 0, count: weight.count), biasGrad = [Float](repeating: 0, count: bias.count)
         var imageGrad = [Float](repeating: 0, count: image.count)
         var columnGrad = [Float](repeating: 0, count: g.patchSize * g.outPixels)
-        var columns = [Float](repeating: 0, count: g.patchSize * g.outPixels)
-        var output = [Float](repeating: 0, count: g.outputSize)
-        conv2dForward(output: &output, columns: &columns, image: image, weight: weight, bias: bias, g)
-        conv2dBackward(weightGrad: &weightGrad, biasGrad: &biasGrad, imageGrad: &imageGrad, columnGrad: &columnGrad,
-                       outputGrad: r, columns: columns, weight: weight, g)
+        var outputGradRows = [Float](repeating: 0, count: n * g.outputSize)
+        var columns = [Float](repeating: 0, count: n * g.patchSize * g.outPixels)
+        var output = [Float](repeating: 0, count: n * g.outputSize)
+        conv2dForward(output: &output, columns: &columns, input: image, images: n, weight: weight, bias: bias, g)
+        conv2dBackward(weightGrad: &weightGrad, biasGrad: &biasGrad, inputGrad: &imageGrad, outputGradRows: &outputGradRows,
+                       columnGrad: &columnGrad, outputGrad: r, columns: columns, images: n, weight: weight, g)
 
         let (w, b, x) = (weight, bias, image)
         #expect(gradientMismatch(weightGrad, numericGradient(&weight) { dot(convOutput(x, $0, b, g), r) }) == nil)
@@ -82,7 +94,7 @@ import Testing
         #expect(gradientMismatch(inputGrad, numericGradient(&input) { dot(forward($0, w, b), r) }) == nil)
     }
 
-    @Test(arguments: [(6, 4), (28, 28), (10, 10), (4, 18), (8, 8)])
+    @Test(arguments: [(6, 4), (28, 28), (10, 10), (4, 18), (2, 2)])
     func maxPoolPicksMaximaAndRoutesGradients(height: Int, width: Int) {
         var random = TestRandom(seed: 4)
         let planes = 3, outCount = planes * (height / 2) * (width / 2)
@@ -90,9 +102,10 @@ import Testing
         var input = (0..<(planes * height * width)).map { Float($0) * 0.01 - 5 }
         random.generator.shuffle(&input)
         let r = random.floats(outCount)
+        var choice = [UInt8](repeating: 0, count: outCount)
         func forward(_ x: [Float]) -> [Float] {
             var y = [Float](repeating: 0, count: outCount)
-            maxPoolForward(output: &y, input: x, planes: planes, height: height, width: width, size: 2)
+            maxPool2x2Forward(output: &y, choice: &choice, input: x, planes: planes, height: height, width: width)
             return y
         }
         let y = forward(input)
@@ -110,16 +123,28 @@ import Testing
             }
         }
         var inputGrad = [Float](repeating: 0, count: input.count)
-        maxPoolBackward(inputGrad: &inputGrad, outputGrad: r, input: input, output: y,
-                        planes: planes, height: height, width: width, size: 2)
+        _ = forward(input)
+        maxPool2x2Backward(inputGrad: &inputGrad, outputGrad: r, choice: choice, planes: planes, height: height, width: width)
         #expect(gradientMismatch(inputGrad, numericGradient(&input, h: 1e-3) { dot(forward($0), r) }) == nil)
+        var referenceGrad = [Float](repeating: 0, count: input.count)
+        maxPoolBackwardReference(inputGrad: &referenceGrad, outputGrad: r, input: input, output: y,
+                                 planes: planes, height: height, width: width, size: 2)
+        #expect(inputGrad == referenceGrad)
     }
 
     @Test func maxPoolTiesGoToTheFirstMaximum() {
+        for input: [Float] in [[1, 1, 1, 1], [0, 2, 2, 2], [0, 1, 3, 3]] {
+            var output: [Float] = [0], choice: [UInt8] = [9], inputGrad = [Float](repeating: 9, count: 4)
+            maxPool2x2Forward(output: &output, choice: &choice, input: input, planes: 1, height: 2, width: 2)
+            maxPool2x2Backward(inputGrad: &inputGrad, outputGrad: [5], choice: choice, planes: 1, height: 2, width: 2)
+            let first = input.firstIndex(of: input.max()!)!
+            #expect(inputGrad == (0..<4).map { $0 == first ? 5 : 0 })
+        }
         let input: [Float] = [1, 1, 1, 1]
-        var inputGrad = [Float](repeating: 9, count: 4)
-        maxPoolBackward(inputGrad: &inputGrad, outputGrad: [5], input: input, output: [1], planes: 1, height: 2, width: 2, size: 2)
-        #expect(inputGrad == [5, 0, 0, 0])
+        var referenceGrad = [Float](repeating: 9, count: 4)
+        maxPoolBackwardReference(inputGrad: &referenceGrad, outputGrad: [5], input: input, output: [1],
+                                 planes: 1, height: 2, width: 2, size: 2)
+        #expect(referenceGrad == [5, 0, 0, 0])
     }
 
     @Test func reluForwardAndBackward() {

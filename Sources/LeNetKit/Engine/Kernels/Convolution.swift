@@ -34,8 +34,10 @@ public struct ConvGeometry: Equatable, Sendable {
 
 /// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
 /// the order of PyTorch's weight layout [OC, C, K, K]; padding reads as zero.
-public func im2col(_ columns: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
-    let oh = g.outHeight, ow = g.outWidth, k = g.kernel
+/// Rows are `rowStride` apart (default OH*OW), so several images can sit side by side.
+public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
+                   _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let oh = g.outHeight, ow = g.outWidth, k = g.kernel, stride = rowStride ?? g.outPixels
     var row = columns
     for c in 0..<g.inChannels {
         let plane = image + c * g.height * g.width
@@ -48,14 +50,23 @@ public func im2col(_ columns: UnsafeMutablePointer<Float>, _ image: UnsafePointe
                         out.update(repeating: 0, count: ow)
                     } else {
                         let line = plane + y * g.width
-                        for ox in 0..<ow {
-                            let x = ox * g.stride + kj - g.padding
-                            out[ox] = (x >= 0 && x < g.width) ? line[x] : 0
+                        if g.stride == 1 {
+                            // Zeros left and right where the kernel hangs over the padding, a copy between.
+                            let shift = kj - g.padding
+                            let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
+                            out.update(repeating: 0, count: lo)
+                            out.advanced(by: lo).update(from: line + lo + shift, count: hi - lo)
+                            out.advanced(by: hi).update(repeating: 0, count: ow - hi)
+                        } else {
+                            for ox in 0..<ow {
+                                let x = ox * g.stride + kj - g.padding
+                                out[ox] = (x >= 0 && x < g.width) ? line[x] : 0
+                            }
                         }
                     }
                     out += ow
                 }
-                row += oh * ow
+                row += stride
             }
         }
     }
@@ -64,6 +75,7 @@ public func im2col(_ columns: UnsafeMutablePointer<Float>, _ image: UnsafePointe
 /// The adjoint of im2col: adds each column entry back onto the pixel it came from.
 /// `image` [C, H, W] is accumulated into, not overwritten.
 public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
+    // Rows are dense here: the caller unfolds one image's gradient at a time.
     let oh = g.outHeight, ow = g.outWidth, k = g.kernel
     var row = columns
     for c in 0..<g.inChannels {
@@ -88,41 +100,56 @@ public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePoi
     }
 }
 
-/// One image forward: `output` [OC, OH*OW] = weight [OC, C*K*K] · columns + bias [OC].
-/// `columns` [C*K*K, OH*OW] is filled from `image` [C, H, W] and kept for backward.
+/// Forward of `images` images side by side: for each, `output` [OC, OH*OW] =
+/// weight [OC, C*K*K] · its columns + bias [OC]. `columns` [C*K*K, images*OH*OW]
+/// is filled from `input` [images, C, H, W] and kept for the backward pass.
 public func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>,
-                          image: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                          _ g: ConvGeometry) {
-    im2col(columns, image, g)
-    let pixels = g.outPixels
-    for oc in 0..<g.outChannels { (output + oc * pixels).update(repeating: bias[oc], count: pixels) }
-    gemm(MutableMatrixView(output, rows: g.outChannels, columns: pixels),
-         MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
-         MatrixView(columns, rows: g.patchSize, columns: pixels),
-         accumulate: true)
+                          input: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>,
+                          bias: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let pixels = g.outPixels, rowStride = images * pixels
+    for image in 0..<images {
+        im2col(columns + image * pixels, rowStride: rowStride, input + image * g.inputSize, g)
+        let out = output + image * g.outputSize
+        for oc in 0..<g.outChannels { (out + oc * pixels).update(repeating: bias[oc], count: pixels) }
+        gemm(MutableMatrixView(out, rows: g.outChannels, columns: pixels),
+             MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
+             MatrixView(columns + image * pixels, rows: g.patchSize, columns: pixels, rowStride: rowStride),
+             accumulate: true)
+    }
 }
 
-/// One image backward. Adds this image's weight gradient [OC, C*K*K] and bias
-/// gradient [OC] into `weightGrad`/`biasGrad`; when `imageGrad` is given, writes
-/// the input gradient [C, H, W] there, using `columnGrad` [C*K*K, OH*OW] as scratch.
+/// Backward of the forward above, for the same `images`. Writes their summed weight
+/// gradient [OC, C*K*K] and bias gradient [OC]; when `inputGrad` is given, writes the
+/// input gradient [images, C, H, W] there. Scratch: `outputGradRows` [OC, images*OH*OW]
+/// and `columnGrad` [C*K*K, OH*OW].
 public func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
-                           imageGrad: UnsafeMutablePointer<Float>?, columnGrad: UnsafeMutablePointer<Float>,
-                           outputGrad: UnsafePointer<Float>, columns: UnsafePointer<Float>,
-                           weight: UnsafePointer<Float>, _ g: ConvGeometry) {
-    let pixels = g.outPixels
-    let dOut = MatrixView(outputGrad, rows: g.outChannels, columns: pixels)
-    // dW += dOut · columnsᵀ
-    gemm(MutableMatrixView(weightGrad, rows: g.outChannels, columns: g.patchSize),
-         dOut, MatrixView(columns, rows: g.patchSize, columns: pixels).transposed, accumulate: true)
-    for oc in 0..<g.outChannels {
-        biasGrad[oc] += sum(outputGrad + oc * pixels, count: pixels)
+                           inputGrad: UnsafeMutablePointer<Float>?, outputGradRows: UnsafeMutablePointer<Float>,
+                           columnGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                           columns: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let pixels = g.outPixels, rowStride = images * pixels
+    // Lay each channel's gradients of all images in one row, so that the weight
+    // gradient is one long dot product per entry rather than one per image.
+    for image in 0..<images {
+        for oc in 0..<g.outChannels {
+            (outputGradRows + oc * rowStride + image * pixels)
+                .update(from: outputGrad + image * g.outputSize + oc * pixels, count: pixels)
+        }
     }
-    guard let imageGrad else { return }
-    // dColumns = Wᵀ · dOut, folded back onto the image.
-    gemm(MutableMatrixView(columnGrad, rows: g.patchSize, columns: pixels),
-         MatrixView(weight, rows: g.outChannels, columns: g.patchSize).transposed, dOut, accumulate: false)
-    imageGrad.update(repeating: 0, count: g.inputSize)
-    col2imAdd(imageGrad, columnGrad, g)
+    let dOutRows = MatrixView(outputGradRows, rows: g.outChannels, columns: rowStride)
+    // dW = dOut · columnsᵀ over every pixel of every image.
+    gemm(MutableMatrixView(weightGrad, rows: g.outChannels, columns: g.patchSize),
+         dOutRows, MatrixView(columns, rows: g.patchSize, columns: rowStride).transposed, accumulate: false)
+    for oc in 0..<g.outChannels { biasGrad[oc] = sum(outputGradRows + oc * rowStride, count: rowStride) }
+    guard let inputGrad else { return }
+    // dColumns = Wᵀ · dOut, folded back onto each image.
+    let weightT = MatrixView(weight, rows: g.outChannels, columns: g.patchSize).transposed
+    for image in 0..<images {
+        gemm(MutableMatrixView(columnGrad, rows: g.patchSize, columns: pixels), weightT,
+             MatrixView(outputGrad + image * g.outputSize, rows: g.outChannels, columns: pixels), accumulate: false)
+        let imageGrad = inputGrad + image * g.inputSize
+        imageGrad.update(repeating: 0, count: g.inputSize)
+        col2imAdd(imageGrad, columnGrad, g)
+    }
 }
 
 /// Direct convolution of one image by definition, for tests.
@@ -158,7 +185,7 @@ public func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
         acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
         i += 16
     }
-    var total = acc.sum()
+    var total = horizontalSum(acc)
     while i < count { total += x[i]; i += 1 }
     return total
 }

@@ -75,6 +75,14 @@ public func gemmReference(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixVi
 
 typealias Vector = SIMD16<Float>
 
+/// Sum of the 16 lanes by halving (the generic `sum()` is not inlined).
+@inline(__always) func horizontalSum(_ v: SIMD16<Float>) -> Float {
+    let h8 = v.lowHalf + v.highHalf
+    let h4 = h8.lowHalf + h8.highHalf
+    let h2 = h4.lowHalf + h4.highHalf
+    return h2.x + h2.y
+}
+
 @inline(__always) private func load(_ p: UnsafePointer<Float>) -> Vector {
     UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
 }
@@ -199,8 +207,10 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
                 s30 = s30.addingProduct(w, x0); s31 = s31.addingProduct(w, x1); s32 = s32.addingProduct(w, x2); s33 = s33.addingProduct(w, x3)
                 p += 16
             }
-            let sums = Vector(s00.sum(), s01.sum(), s02.sum(), s03.sum(), s10.sum(), s11.sum(), s12.sum(), s13.sum(),
-                              s20.sum(), s21.sum(), s22.sum(), s23.sum(), s30.sum(), s31.sum(), s32.sum(), s33.sum())
+            let sums = Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
+                              horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
+                              horizontalSum(s20), horizontalSum(s21), horizontalSum(s22), horizontalSum(s23),
+                              horizontalSum(s30), horizontalSum(s31), horizontalSum(s32), horizontalSum(s33))
             for r in 0..<rows {
                 let ar = a.pointer + (i0 + r) * ars
                 for col in 0..<cols {

@@ -1,8 +1,8 @@
 /// Max pooling with a square window equal to its stride (2x2, stride 2 in LeNet).
 /// `planes` is batch x channels: every plane [H, W] pools to [H/size, W/size].
 ///
-/// The backward pass finds each window's maximum again by comparing the input
-/// with the pooled output, so the forward stores no indices.
+/// The 2x2 forward records which of the four won (0-3, row-major, the first on
+/// ties as PyTorch), so that the backward is a branch-free scatter.
 
 /// Plain forward for any window size; the reference for the SIMD 2x2 kernel.
 public func maxPoolForwardReference(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
@@ -22,43 +22,54 @@ public func maxPoolForwardReference(output: UnsafeMutablePointer<Float>, input: 
     }
 }
 
-/// Forward: `output` [planes, H/s, W/s]. 2x2 windows on planes at least 8 wide use SIMD.
-public func maxPoolForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                           planes: Int, height: Int, width: Int, size: Int) {
-    guard size == 2, width >= 8, width % 2 == 0 else {
-        maxPoolForwardReference(output: output, input: input, planes: planes, height: height, width: width, size: size)
-        return
-    }
+/// Forward of 2x2 windows on planes of even size: `output` and `choice` [planes, H/2, W/2].
+public func maxPool2x2Forward(output: UnsafeMutablePointer<Float>, choice: UnsafeMutablePointer<UInt8>,
+                              input: UnsafePointer<Float>, planes: Int, height: Int, width: Int) {
     let oh = height / 2, ow = width / 2
-    // Chunks of 16 input columns (8 outputs), or 8 (4 outputs) for narrow planes; the
-    // last chunk is moved back to end at the row's end and may redo a few outputs.
-    let chunk = width >= 16 ? 16 : 8
     for plane in 0..<planes {
-        let src = input + plane * height * width, dst = output + plane * oh * ow
+        let src = input + plane * height * width, dst = output + plane * oh * ow, pick = choice + plane * oh * ow
         for oy in 0..<oh {
-            let row0 = src + 2 * oy * width, row1 = row0 + width, out = dst + oy * ow
-            var x = 0
-            while x < width {
-                let start = min(x, width - chunk)
-                if chunk == 16 {
-                    let m = pointwiseMax(load16(row0 + start), load16(row1 + start))
-                    UnsafeMutableRawPointer(out + start / 2).storeBytes(of: pointwiseMax(m.evenHalf, m.oddHalf), as: SIMD8<Float>.self)
-                } else {
-                    let m = pointwiseMax(load8(row0 + start), load8(row1 + start))
-                    UnsafeMutableRawPointer(out + start / 2).storeBytes(of: pointwiseMax(m.evenHalf, m.oddHalf), as: SIMD4<Float>.self)
-                }
-                x = start + chunk
+            let row0 = src + 2 * oy * width, row1 = row0 + width
+            for ox in 0..<ow {
+                let a = row0[2 * ox], b = row0[2 * ox + 1], c = row1[2 * ox], d = row1[2 * ox + 1]
+                // A later element wins only when strictly larger: the first maximum on ties.
+                // Written as max and flag arithmetic so that it compiles without branches.
+                let top = max(a, b), bottom = max(c, d)
+                let right = UInt8(unsafeBitCast(b > a, to: UInt8.self))
+                let bottomRight = UInt8(unsafeBitCast(d > c, to: UInt8.self))
+                let fromBottom = UInt8(unsafeBitCast(bottom > top, to: UInt8.self))
+                dst[oy * ow + ox] = max(top, bottom)
+                pick[oy * ow + ox] = fromBottom &* (2 &+ bottomRight) &+ (1 &- fromBottom) &* right
             }
         }
     }
 }
 
-/// Backward: each output gradient goes to the first input of its window that equals
-/// the window's maximum (PyTorch's choice on ties); every other input gradient is 0.
-/// `inputGrad` [planes, H, W] is overwritten.
-public func maxPoolBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
-                            input: UnsafePointer<Float>, output: UnsafePointer<Float>,
-                            planes: Int, height: Int, width: Int, size: Int) {
+/// Backward of `maxPool2x2Forward`: each output gradient goes to the input its window
+/// chose, and every other input gradient is 0. `inputGrad` [planes, H, W] is overwritten.
+public func maxPool2x2Backward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                               choice: UnsafePointer<UInt8>, planes: Int, height: Int, width: Int) {
+    let oh = height / 2, ow = width / 2
+    for plane in 0..<planes {
+        let dst = inputGrad + plane * height * width, grad = outputGrad + plane * oh * ow, pick = choice + plane * oh * ow
+        for oy in 0..<oh {
+            let top = dst + 2 * oy * width, bottom = top + width
+            for ox in 0..<ow {
+                let g = grad[oy * ow + ox], k = pick[oy * ow + ox]
+                top[2 * ox] = k == 0 ? g : 0
+                top[2 * ox + 1] = k == 1 ? g : 0
+                bottom[2 * ox] = k == 2 ? g : 0
+                bottom[2 * ox + 1] = k == 3 ? g : 0
+            }
+        }
+    }
+}
+
+/// Plain backward for any window size, finding each window's first maximum again by
+/// comparing the input with the pooled output; the reference for the 2x2 kernel.
+public func maxPoolBackwardReference(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                                     input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                                     planes: Int, height: Int, width: Int, size: Int) {
     let oh = height / size, ow = width / size
     inputGrad.update(repeating: 0, count: planes * height * width)
     for plane in 0..<planes {
@@ -66,9 +77,9 @@ public func maxPoolBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: 
         let pooled = output + plane * oh * ow, grad = outputGrad + plane * oh * ow
         for oy in 0..<oh {
             for ox in 0..<ow {
-                let best = pooled[oy * ow + ox]
+                let best = pooled[oy * ow + ox], top = (oy * size) * width + ox * size
                 search: for dy in 0..<size {
-                    let row = (oy * size + dy) * width + ox * size
+                    let row = top + dy * width
                     for dx in 0..<size where src[row + dx] == best {
                         dst[row + dx] = grad[oy * ow + ox]
                         break search
@@ -77,12 +88,4 @@ public func maxPoolBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: 
             }
         }
     }
-}
-
-@inline(__always) private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }

@@ -1,0 +1,106 @@
+import Foundation
+
+/// Speed figures of this machine for `lenet bench`: training and inference
+/// throughput, batch-1 latency, data load time and peak memory.
+public struct BenchmarkReport: Codable, Sendable {
+    public var model: String
+    public var threads: Int
+    public var batchSize: Int
+    public var loadSeconds: Double
+    public var trainImagesPerSecond: Double
+    /// One epoch as `lenet train` runs it: 60,000 training images then the 10,000 test images.
+    public var epochSeconds: Double
+    public var inferenceBatchSize: Int
+    public var inferenceImagesPerSecond: Double
+    public var batch1LatencyMicroseconds: Double
+    public var peakResidentMegabytes: Double
+}
+
+public enum Benchmark {
+    /// Measures with the data already loaded by the caller (`loadSeconds` is passed through).
+    public static func run(dataset: Dataset, model: ModelVariant, threads: Int, batchSize: Int,
+                           inferenceBatchSize: Int, loadSeconds: Double, trainBatches: Int? = nil) -> BenchmarkReport {
+        var configuration = TrainingConfiguration()
+        configuration.model = model
+        configuration.batchSize = batchSize
+        configuration.device = .cpu(threads: threads)
+        configuration.epochs = 1
+        let trainer = Trainer(configuration: configuration, dataset: dataset)
+
+        // A full epoch (train + test), as `lenet train` runs it.
+        let epochStart = now()
+        trainer.runEpoch()
+        let epochSeconds = now() - epochStart
+
+        // Training throughput alone, on the second epoch's order.
+        let network = trainer.network
+        var generator = RandomGenerator(seed: 1)
+        var optimizer = SGD()
+        var sampler = BatchSampler(count: dataset.train.count, batchSize: batchSize, shuffle: true)
+        sampler.startEpoch(using: &generator)
+        let batches = min(trainBatches ?? sampler.batchCount, sampler.batchCount)
+        let trainStart = now()
+        var images = 0
+        for batch in 0..<batches {
+            let range = sampler.batchRange(batch)
+            dataset.train.gather(order: sampler.order, range: range, images: network.inputs, labels: network.labels)
+            _ = network.trainStep(batch: range.count, optimizer: &optimizer, generator: &generator)
+            images += range.count
+        }
+        let trainImagesPerSecond = Double(images) / (now() - trainStart)
+
+        // Inference over the test set in large batches.
+        let inference = configuration.device.makeNetwork(ModelDefinition.lenet(model), maxBatch: inferenceBatchSize)
+        inference.store.values.copy(from: network.store.values)
+        inference.store.buffers.copy(from: network.store.buffers)
+        var testOrder = BatchSampler(count: dataset.test.count, batchSize: inferenceBatchSize, shuffle: false)
+        testOrder.startEpoch(using: &generator)
+        func inferTestSet() {
+            for batch in 0..<testOrder.batchCount {
+                let range = testOrder.batchRange(batch)
+                dataset.test.gather(order: testOrder.order, range: range, images: inference.inputs, labels: inference.labels)
+                _ = inference.logits(batch: range.count)
+            }
+        }
+        inferTestSet()  // warm-up
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = now()
+            inferTestSet()
+            best = min(best, now() - start)
+        }
+        let inferenceImagesPerSecond = Double(dataset.test.count) / best
+
+        // One image end to end in-process: gather, forward, argmax.
+        let single = CPUNetwork(ModelDefinition.lenet(model), maxBatch: 1, threads: 1)
+        single.store.values.copy(from: network.store.values)
+        single.store.buffers.copy(from: network.store.buffers)
+        let repeats = 2000
+        var sink = 0
+        var latencies: [Double] = []
+        for round in 0..<3 {
+            let start = now()
+            for i in 0..<repeats {
+                dataset.test.gather(order: testOrder.order, range: i..<(i + 1), images: single.inputs, labels: single.labels)
+                sink &+= softmaxArgmax(single.logits(batch: 1), classes: 10).index
+            }
+            if round > 0 { latencies.append((now() - start) / Double(repeats) * 1e6) }
+        }
+        _ = sink
+
+        return BenchmarkReport(model: model.rawValue, threads: threads, batchSize: batchSize, loadSeconds: loadSeconds,
+                               trainImagesPerSecond: trainImagesPerSecond, epochSeconds: epochSeconds,
+                               inferenceBatchSize: inferenceBatchSize, inferenceImagesPerSecond: inferenceImagesPerSecond,
+                               batch1LatencyMicroseconds: latencies.min() ?? 0,
+                               peakResidentMegabytes: peakResidentMegabytes())
+    }
+
+    /// Peak resident set size of this process so far.
+    public static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+    }
+
+    private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}

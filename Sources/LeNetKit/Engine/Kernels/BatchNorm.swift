@@ -1,5 +1,5 @@
 /// Batch normalisation over NCHW: statistics per channel over batch x H x W.
-/// Sums run in Double, in a fixed order, so results do not depend on threads.
+/// Sums are vectorised and run in a fixed order, so results do not depend on threads.
 
 public struct BatchNormShape: Sendable {
     public var batch: Int
@@ -17,34 +17,26 @@ public func batchNormTrainingForward(output: UnsafeMutablePointer<Float>, normal
                                      gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                                      runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                      momentum: Float, epsilon: Float, _ s: BatchNormShape) {
-    let n = Double(s.batch * s.pixels)
+    let n = Float(s.batch * s.pixels)
     for c in 0..<s.channels {
-        var total = 0.0
-        for b in 0..<s.batch {
-            let p = input + s.plane(b, c)
-            for i in 0..<s.pixels { total += Double(p[i]) }
-        }
+        var total: Float = 0
+        for b in 0..<s.batch { total += sum(input + s.plane(b, c), count: s.pixels) }
         let mean = total / n
-        var squares = 0.0
-        for b in 0..<s.batch {
-            let p = input + s.plane(b, c)
-            for i in 0..<s.pixels { let d = Double(p[i]) - mean; squares += d * d }
-        }
+        // Two passes (mean, then squared deviations) keep the variance accurate in Float.
+        var squares: Float = 0
+        for b in 0..<s.batch { squares += sumOfSquaredDeviations(input + s.plane(b, c), count: s.pixels, from: mean) }
         let variance = squares / n
-        let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
+        let invStd = 1 / (variance + epsilon).squareRoot()
         inverseStd[c] = invStd
-        let meanF = Float(mean), g = gamma[c], bt = beta[c]
         for b in 0..<s.batch {
             let offset = s.plane(b, c)
-            for i in 0..<s.pixels {
-                let xhat = (input[offset + i] - meanF) * invStd
-                normalized[offset + i] = xhat
-                output[offset + i] = xhat * g + bt
-            }
+            // x̂ = (x − mean)·invStd, y = γ·x̂ + β
+            affine(normalized + offset, input + offset, count: s.pixels, scale: invStd, shift: -mean * invStd)
+            affine(output + offset, normalized + offset, count: s.pixels, scale: gamma[c], shift: beta[c])
         }
         let unbiased = n > 1 ? squares / (n - 1) : variance
-        runningMean[c] = (1 - momentum) * runningMean[c] + momentum * meanF
-        runningVar[c] = (1 - momentum) * runningVar[c] + momentum * Float(unbiased)
+        runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
+        runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
     }
 }
 
@@ -58,7 +50,7 @@ public func batchNormInferenceForward(output: UnsafeMutablePointer<Float>, input
         let shift = beta[c] - runningMean[c] * scale
         for b in 0..<s.batch {
             let offset = s.plane(b, c)
-            for i in 0..<s.pixels { output[offset + i] = input[offset + i] * scale + shift }
+            affine(output + offset, input + offset, count: s.pixels, scale: scale, shift: shift)
         }
     }
 }
@@ -71,23 +63,71 @@ public func batchNormBackward(inputGrad: UnsafeMutablePointer<Float>, gammaGrad:
                               gamma: UnsafePointer<Float>, _ s: BatchNormShape) {
     let n = Float(s.batch * s.pixels)
     for c in 0..<s.channels {
-        var sumDy = 0.0, sumDyXhat = 0.0
+        var sumDy: Float = 0, sumDyXhat: Float = 0
         for b in 0..<s.batch {
             let offset = s.plane(b, c)
-            for i in 0..<s.pixels {
-                sumDy += Double(outputGrad[offset + i])
-                sumDyXhat += Double(outputGrad[offset + i]) * Double(normalized[offset + i])
-            }
+            sumDy += sum(outputGrad + offset, count: s.pixels)
+            sumDyXhat += dotProduct(outputGrad + offset, normalized + offset, count: s.pixels)
         }
-        gammaGrad[c] = Float(sumDyXhat)
-        betaGrad[c] = Float(sumDy)
+        gammaGrad[c] = sumDyXhat
+        betaGrad[c] = sumDy
         let k = gamma[c] * inverseStd[c] / n
-        let meanDy = Float(sumDy), meanDyXhat = Float(sumDyXhat)
         for b in 0..<s.batch {
             let offset = s.plane(b, c)
-            for i in 0..<s.pixels {
-                inputGrad[offset + i] = k * (n * outputGrad[offset + i] - meanDy - normalized[offset + i] * meanDyXhat)
+            // dx = k·N·dy − k·x̂·Σ(dy·x̂) − k·Σdy
+            let dx = inputGrad + offset, dy = outputGrad + offset, xhat = normalized + offset
+            let a = k * n, bCoefficient = -k * sumDyXhat, shift = -k * sumDy
+            var i = 0
+            while i + 16 <= s.pixels {
+                let v = load16(dy + i) * a + load16(xhat + i) * bCoefficient + shift
+                UnsafeMutableRawPointer(dx + i).storeBytes(of: v, as: SIMD16<Float>.self)
+                i += 16
             }
+            while i < s.pixels { dx[i] = dy[i] * a + xhat[i] * bCoefficient + shift; i += 1 }
         }
     }
+}
+
+@inline(__always) private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+/// y = x·scale + shift over `count` floats (y may be x).
+@inline(__always)
+func affine(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int, scale: Float, shift: Float) {
+    var i = 0
+    while i + 16 <= count {
+        UnsafeMutableRawPointer(y + i).storeBytes(of: load16(x + i) * scale + shift, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count { y[i] = x[i] * scale + shift; i += 1 }
+}
+
+/// Σ (x − mean)² over `count` floats, in a fixed order.
+@inline(__always)
+func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, count: Int, from mean: Float) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= count {
+        let d = load16(x + i) - mean
+        acc = acc.addingProduct(d, d)
+        i += 16
+    }
+    var total = horizontalSum(acc)
+    while i < count { let d = x[i] - mean; total += d * d; i += 1 }
+    return total
+}
+
+/// Σ a·b over `count` floats, in a fixed order.
+@inline(__always)
+func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= count {
+        acc = acc.addingProduct(load16(a + i), load16(b + i))
+        i += 16
+    }
+    var total = horizontalSum(acc)
+    while i < count { total += a[i] * b[i]; i += 1 }
+    return total
 }

@@ -14,16 +14,46 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var training: TrainingOptions
 
-    @Option(help: "Run folder for history.csv and history.json.")
+    @Option(help: "Run folder for history files and checkpoints (last, best, state). Default: runs/<yyyyMMdd-HHmmss>-<model>.")
     var output: String?
+
+    @Option(help: ArgumentHelp("Continue the run in RUN_DIR exactly where it stopped; --epochs is the total.", valueName: "RUN_DIR"))
+    var resume: String?
 
     func run() throws {
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !training.noDownload, progress: printToStandardError)
-        if let output { try RunFolder.prepare(output) }
-        let (trainer, seconds) = trainAndReport(training.configuration(model: model), dataset: dataset)
+        let folder = resume ?? output ?? Self.defaultRunFolder(model: model)
+        let start = Date()
+        let trainer = try makeTrainer(dataset: dataset, folder: folder)
+        try RunFolder.prepare(folder)
+        while trainer.history.count < trainer.configuration.epochs {
+            print(trainer.runEpoch().line)
+            fflush(nil)
+            try RunCheckpoints(directory: folder).save(trainer)  // last, best, state: each atomic
+            try RunFolder.writeHistory(trainer.history, to: folder)
+        }
         print("Done")
-        print("Run time: \(formatRunTime(seconds: seconds))")
-        if let output { try RunFolder.writeHistory(trainer.history, to: output) }
+        print("Run time: \(formatRunTime(seconds: Date().timeIntervalSince(start)))")
+    }
+
+    /// A fresh trainer, or with --resume one restored from the run folder's state.
+    private func makeTrainer(dataset: Dataset, folder: String) throws -> Trainer {
+        guard resume != nil else { return Trainer(configuration: training.configuration(model: model), dataset: dataset) }
+        if let output, output != folder { throw CommandError("--resume continues in RUN_DIR itself; leave out --output") }
+        let state = try RunCheckpoints(directory: folder).loadState()
+        guard training.epochs >= state.epochsDone else {
+            throw CommandError("\(folder) has trained \(state.epochsDone) epochs; --epochs is the total, so ask for at least that")
+        }
+        printToStandardError("Resuming \(folder) after epoch \(state.epochsDone) of \(training.epochs)")
+        return try Trainer(resuming: state, dataset: dataset, epochs: training.epochs, device: .cpu(threads: training.threads))
+    }
+
+    /// runs/<yyyyMMdd-HHmmss>-<model>, local time.
+    static func defaultRunFolder(model: ModelVariant, now: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return "runs/\(formatter.string(from: now))-\(model.rawValue)"
     }
 }

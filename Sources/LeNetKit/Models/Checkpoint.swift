@@ -147,6 +147,11 @@ public struct Checkpoint: Sendable, Equatable {
         let expected = expectedTensors(variant)
         let expectedNames = Set(expected.map(\.name))
         let what = "a \(variant.rawValue) checkpoint has \(expected.count) tensors"
+        let missing = expected.map(\.name).filter { tensors[$0] == nil }
+        let extra = tensors.keys.filter { !expectedNames.contains($0) }.sorted()
+        if let wrong = extra.first, let wanted = missing.first {
+            throw fail("tensor name \"\(wrong)\" is not a \(variant.rawValue) state_dict name; \"\(wanted)\" is missing (\(missing.count) missing, \(extra.count) unknown)")
+        }
         for (name, dtype, shape) in expected {
             guard let tensor = tensors[name] else {
                 throw fail("missing tensor \"\(name)\" (\(what))")

@@ -1,0 +1,111 @@
+"""Checks a model from `lenet export` with ONNX and ONNX Runtime.
+
+Usage (needs onnx, onnxruntime, numpy):
+
+    python Scripts/check_onnx.py MODEL.onnx --predictions FILE [--mnist DIR]
+
+--predictions  `lenet evaluate --predictions FILE`'s output for the checkpoint that was
+               exported: one predicted class per line for the 10,000 test images
+--mnist        directory with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz
+               (default: ../shared/mnist next to the repository)
+
+Checks: onnx.checker with full shape inference; opset >= 13; input `input` float32
+[N,1,28,28] with a symbolic N, output [N,10]; no BatchNormalization or Dropout node (folded /
+left out); ONNX Runtime runs batches of 1, 7 and 1000; its predictions on all 10,000 test
+images equal lenet's. Prints one line per check and exits 1 on the first failure.
+"""
+import argparse, gzip, os, struct, sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fail(message):
+    print(f"FAIL {message}")
+    sys.exit(1)
+
+
+def read_idx(path, magic, dims):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if struct.unpack(">I", raw[:4])[0] != magic:
+        fail(f"{path}: wrong magic number")
+    shape = struct.unpack(">" + "I" * dims, raw[4:4 + 4 * dims])
+    body = raw[4 + 4 * dims:]
+    if len(body) != int(np.prod(shape)):
+        fail(f"{path}: {len(body)} data bytes, header says {shape}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def dims(value_info):
+    return [d.dim_param if d.HasField("dim_param") else d.dim_value
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--predictions", required=True)
+    ap.add_argument("--mnist", default=os.path.join(ROOT, "..", "shared", "mnist"))
+    a = ap.parse_args()
+
+    model = onnx.load(a.model)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as error:  # the checker raises several types
+        fail(f"{a.model}: onnx.checker: {error}")
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset < 13:
+        fail(f"{a.model}: opset {opset}, expected 13 or later")
+    graph = model.graph
+    ops = [n.op_type for n in graph.node]
+    print(f"ok   onnx.checker (full); ir_version {model.ir_version}, opset {opset}; nodes: {' '.join(ops)}")
+    if len(graph.input) != 1 or graph.input[0].name != "input":
+        fail(f"inputs are {[i.name for i in graph.input]}, expected ['input']")
+    input_dims, output_dims = dims(graph.input[0]), dims(graph.output[0])
+    if graph.input[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        fail("input is not float32")
+    if not isinstance(input_dims[0], str) or not input_dims[0] or input_dims[1:] != [1, 28, 28]:
+        fail(f"input dims {input_dims}, expected [N, 1, 28, 28] with a symbolic N")
+    if not isinstance(output_dims[0], str) or output_dims[1:] != [10]:
+        fail(f"output dims {output_dims}, expected [N, 10]")
+    print(f"ok   input {graph.input[0].name} float32 {input_dims}, output {graph.output[0].name} {output_dims}")
+    for banned in ("BatchNormalization", "Dropout"):
+        if banned in ops:
+            fail(f"graph has a {banned} node")
+    print("ok   no BatchNormalization or Dropout node")
+
+    images = read_idx(os.path.join(a.mnist, "t10k-images-idx3-ubyte.gz"), 2051, 3)
+    labels = read_idx(os.path.join(a.mnist, "t10k-labels-idx1-ubyte.gz"), 2049, 1)
+    x = (images.astype(np.float32) / np.float32(255.0)).reshape(-1, 1, 28, 28)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(a.model, options, providers=["CPUExecutionProvider"])
+    run = lambda batch: session.run(None, {"input": batch})[0]
+    for n in (1, 7):
+        out = run(x[:n])
+        if out.shape != (n, 10):
+            fail(f"batch {n} gave logits of shape {out.shape}")
+    logits = np.concatenate([run(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+    predicted = logits.argmax(1)
+    correct = int((predicted == labels).sum())
+    print(f"ok   ONNX Runtime {ort.__version__}: batches of 1, 7, 1000; {correct}/{len(labels)} correct ({100 * correct / len(labels):.2f}%)")
+
+    with open(a.predictions) as f:
+        lenet = np.array([int(line) for line in f.read().split()])
+    if lenet.shape != predicted.shape:
+        fail(f"{a.predictions}: {lenet.shape[0]} predictions, expected {predicted.shape[0]}")
+    differ = np.nonzero(lenet != predicted)[0]
+    if len(differ):
+        i = differ[0]
+        fail(f"{len(differ)} of {len(predicted)} predictions differ from lenet evaluate's, first at image {i}: "
+             f"onnx {predicted[i]}, lenet {lenet[i]}, logits {np.round(logits[i], 4).tolist()}")
+    print(f"ok   all {len(predicted)} ONNX Runtime predictions equal lenet evaluate's")
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()

@@ -50,7 +50,8 @@ public enum Benchmark {
         let trainImagesPerSecond = Double(images) / (now() - trainStart)
 
         // Inference over the test set in large batches.
-        let inference = configuration.device.makeNetwork(ModelDefinition.lenet(model), maxBatch: inferenceBatchSize)
+        let inference = configuration.device.makeNetwork(ModelDefinition.lenet(model), maxBatch: inferenceBatchSize,
+                                                         trainable: false)
         inference.store.values.copy(from: network.store.values)
         inference.store.buffers.copy(from: network.store.buffers)
         var testOrder = BatchSampler(count: dataset.test.count, batchSize: inferenceBatchSize, shuffle: false)
@@ -72,7 +73,7 @@ public enum Benchmark {
         let inferenceImagesPerSecond = Double(dataset.test.count) / best
 
         // One image end to end in-process: gather, forward, argmax.
-        let single = CPUNetwork(ModelDefinition.lenet(model), maxBatch: 1, threads: 1)
+        let single = CPUNetwork(ModelDefinition.lenet(model), maxBatch: 1, threads: 1, trainable: false)
         single.store.values.copy(from: network.store.values)
         single.store.buffers.copy(from: network.store.buffers)
         let repeats = 2000

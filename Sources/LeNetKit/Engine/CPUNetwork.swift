@@ -14,9 +14,14 @@ public final class CPUNetwork: Network {
     private let activationGrads: [FloatBuffer]
     private let labelBuffer: Int32Buffer  // [maxBatch]
 
-    public init(_ definition: ModelDefinition, maxBatch: Int, threads: Int = ThreadPool.defaultThreadCount) {
+    /// Whether the network can train; one that cannot keeps no gradients or backward scratch.
+    public let trainable: Bool
+
+    public init(_ definition: ModelDefinition, maxBatch: Int, threads: Int = ThreadPool.defaultThreadCount,
+                trainable: Bool = true) {
         self.definition = definition
         self.maxBatch = maxBatch
+        self.trainable = trainable
         store = ParameterStore(definition: definition)
         pool = ThreadPool(threadCount: threads)
         labelBuffer = Int32Buffer(count: maxBatch)
@@ -31,7 +36,8 @@ public final class CPUNetwork: Network {
             case .conv2d(let name, let inChannels, let outChannels, let kernel, let stride, let padding):
                 let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, height: inShape[1],
                                             width: inShape[2], kernel: kernel, stride: stride, padding: padding)
-                layers.append(Conv2dLayer(name: name, geometry: geometry, store: store, maxBatch: maxBatch, pool: pool))
+                layers.append(Conv2dLayer(name: name, geometry: geometry, store: store, maxBatch: maxBatch,
+                                          trainable: trainable, pool: pool))
             case .batchNorm2d(let name, _):
                 layers.append(BatchNorm2dLayer(name: name, inputShape: inShape, store: store, maxBatch: maxBatch))
             case .relu:
@@ -51,7 +57,7 @@ public final class CPUNetwork: Network {
                 grads.append(index == 0 ? FloatBuffer(count: maxBatch * outSize) : grads[index])
             } else {
                 activations.append(FloatBuffer(count: maxBatch * outSize))
-                grads.append(FloatBuffer(count: maxBatch * outSize))
+                grads.append(FloatBuffer(count: trainable ? maxBatch * outSize : 0))
             }
         }
         self.layers = layers
@@ -93,6 +99,7 @@ public final class CPUNetwork: Network {
     }
 
     public func trainStep(batch: Int, optimizer: inout SGD, generator: inout RandomGenerator) -> BatchResult {
+        precondition(trainable, "this network was built for inference only")
         forward(batch: batch, training: true, generator: &generator)
         let result = lossAndLogitsGradient(batch: batch)
         backward(batch: batch)

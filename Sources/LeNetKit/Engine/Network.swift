@@ -34,9 +34,11 @@ public enum ComputeDevice: Sendable, Equatable {
 
     public static var allCores: ComputeDevice { .cpu(threads: ThreadPool.defaultThreadCount) }
 
-    public func makeNetwork(_ definition: ModelDefinition, maxBatch: Int) -> any Network {
+    /// A network for batches of up to `maxBatch`; `trainable: false` builds one for
+    /// inference only, without gradients or backward scratch.
+    public func makeNetwork(_ definition: ModelDefinition, maxBatch: Int, trainable: Bool = true) -> any Network {
         switch self {
-        case .cpu(let threads): CPUNetwork(definition, maxBatch: maxBatch, threads: threads)
+        case .cpu(let threads): CPUNetwork(definition, maxBatch: maxBatch, threads: threads, trainable: trainable)
         }
     }
 }

@@ -1,6 +1,7 @@
 /// Conv2d over NCHW via im2col + GEMM. The batch is cut into `batchSlices` fixed
 /// slices that run on the thread pool; each slice keeps its images' columns side
 /// by side and produces its own weight-gradient partial, summed in slice order.
+/// Evaluation unfolds one image at a time into a small, cache-resident scratch.
 final class Conv2dLayer: Layer {
     let geometry: ConvGeometry
     let weight, bias, weightGrad, biasGrad: UnsafeMutablePointer<Float>
@@ -11,19 +12,21 @@ final class Conv2dLayer: Layer {
     let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
     let partialGrads: FloatBuffer    // [batchSlices, OC*C*K*K + OC] per-slice weight and bias gradients
 
-    init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, pool: ThreadPool) {
+    init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool, pool: ThreadPool) {
         self.geometry = geometry
         weight = store.value("\(name).weight")
         bias = store.value("\(name).bias")
         weightGrad = store.gradient("\(name).weight")
         biasGrad = store.gradient("\(name).bias")
         self.pool = pool
-        imagesPerSlice = (maxBatch + batchSlices - 1) / batchSlices
+        // An inference-only network keeps no columns for a backward pass: one image's worth per slice.
+        imagesPerSlice = trainable ? (maxBatch + batchSlices - 1) / batchSlices : 1
         let sliceColumns = geometry.patchSize * imagesPerSlice * geometry.outPixels
         columns = FloatBuffer(count: batchSlices * sliceColumns)
-        outputGradRows = FloatBuffer(count: batchSlices * geometry.outChannels * imagesPerSlice * geometry.outPixels)
-        columnGrad = FloatBuffer(count: batchSlices * geometry.patchSize * geometry.outPixels)
-        partialGrads = FloatBuffer(count: batchSlices * (geometry.outChannels * geometry.patchSize + geometry.outChannels))
+        let gradientSlices = trainable ? batchSlices : 0
+        outputGradRows = FloatBuffer(count: gradientSlices * geometry.outChannels * imagesPerSlice * geometry.outPixels)
+        columnGrad = FloatBuffer(count: gradientSlices * geometry.patchSize * geometry.outPixels)
+        partialGrads = FloatBuffer(count: gradientSlices * (geometry.outChannels * geometry.patchSize + geometry.outChannels))
     }
 
     private var sliceColumnsSize: Int { geometry.patchSize * imagesPerSlice * geometry.outPixels }
@@ -33,11 +36,18 @@ final class Conv2dLayer: Layer {
         let g = geometry
         pool.parallelFor(batchSlices) { slice in
             let images = sliceRange(slice, batch: batch)
-            guard !images.isEmpty else { return }
-            conv2dForward(output: output + images.lowerBound * g.outputSize,
-                          columns: columns.pointer + slice * sliceColumnsSize,
-                          input: input + images.lowerBound * g.inputSize, images: images.count,
-                          weight: weight, bias: bias, g)
+            let sliceColumns = columns.pointer + slice * sliceColumnsSize
+            if training {
+                guard !images.isEmpty else { return }
+                conv2dForward(output: output + images.lowerBound * g.outputSize, columns: sliceColumns,
+                              input: input + images.lowerBound * g.inputSize, images: images.count,
+                              weight: weight, bias: bias, g)
+            } else {
+                for image in images {
+                    conv2dForward(output: output + image * g.outputSize, columns: sliceColumns,
+                                  input: input + image * g.inputSize, images: 1, weight: weight, bias: bias, g)
+                }
+            }
         }
     }
 

@@ -105,6 +105,28 @@ import Testing
         #expect(network.store.values(of: "bn1.running_mean") != [Float](repeating: 0, count: 6))
     }
 
+    @Test(arguments: [ModelVariant.lenet, .lenetBN])
+    func inferenceOnlyNetworkGivesTheSameLogits(variant: ModelVariant) {
+        let definition = ModelDefinition.lenet(variant)
+        let trainable = CPUNetwork(definition, maxBatch: 40, threads: 2)
+        var generator = RandomGenerator(seed: 21)
+        trainable.store.initialize(definition: definition, generator: &generator)
+        var random = TestRandom(seed: 22)
+        let images = random.floats(40 * 784, in: 0...1)
+        trainable.inputs.update(from: images, count: images.count)
+        trainable.labels.update(from: (0..<40).map { Int32($0 % 10) }, count: 40)
+        var optimizer = SGD(learningRate: 0.05)
+        _ = trainable.trainStep(batch: 40, optimizer: &optimizer, generator: &generator)  // moves running statistics too
+        let inference = CPUNetwork(definition, maxBatch: 40, threads: 2, trainable: false)
+        inference.store.values.copy(from: trainable.store.values)
+        inference.store.buffers.copy(from: trainable.store.buffers)
+        inference.inputs.update(from: images, count: images.count)
+        trainable.inputs.update(from: images, count: images.count)
+        let expected = Array(UnsafeBufferPointer(start: trainable.logits(batch: 40), count: 400))
+        let actual = Array(UnsafeBufferPointer(start: inference.logits(batch: 40), count: 400))
+        #expect(actual == expected)
+    }
+
     @Test func resultsDoNotDependOnThreadCount() {
         let definition = ModelDefinition.lenet(.lenet)
         var random = TestRandom(seed: 4)

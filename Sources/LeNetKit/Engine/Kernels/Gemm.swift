@@ -181,8 +181,14 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
     let vectorEnd = k & ~15
     let ars = a.rowStride, bcs = b.columnStride
     var i0 = 0
-    while i0 < m {
-        let rows = min(4, m - i0)
+    // Fewer than 4 rows left (a batch of one, say): one row at a time, so that no
+    // repeated row is computed for nothing.
+    let blockedRows = m >= 4 ? m - m % 4 : 0
+    if blockedRows < m {
+        for i in blockedRows..<m { gemmDotProductsRow(c, a, b, row: i, accumulate: accumulate) }
+    }
+    while i0 < blockedRows {
+        let rows = 4
         let a0 = a.pointer + i0 * ars, a1 = a.pointer + (i0 + min(1, rows - 1)) * ars
         let a2 = a.pointer + (i0 + min(2, rows - 1)) * ars, a3 = a.pointer + (i0 + min(3, rows - 1)) * ars
         var j0 = 0
@@ -224,5 +230,34 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
             j0 += 4
         }
         i0 += 4
+    }
+}
+
+/// One row of `gemmDotProducts`: C[row, j] for all j, four columns at a time.
+private func gemmDotProductsRow(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, row: Int, accumulate: Bool) {
+    let n = c.columns, k = a.columns, vectorEnd = k & ~15, bcs = b.columnStride
+    let ar = a.pointer + row * a.rowStride
+    var j0 = 0
+    while j0 < n {
+        let cols = min(4, n - j0)
+        let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
+        let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
+        var s0 = Vector(), s1 = Vector(), s2 = Vector(), s3 = Vector()
+        var p = 0
+        while p < vectorEnd {
+            let w = load(ar + p)
+            s0 = s0.addingProduct(w, load(b0 + p)); s1 = s1.addingProduct(w, load(b1 + p))
+            s2 = s2.addingProduct(w, load(b2 + p)); s3 = s3.addingProduct(w, load(b3 + p))
+            p += 16
+        }
+        let sums = SIMD4<Float>(horizontalSum(s0), horizontalSum(s1), horizontalSum(s2), horizontalSum(s3))
+        for col in 0..<cols {
+            let bc = b.pointer + (j0 + col) * bcs
+            var sum = sums[col]
+            for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
+            let out = c.pointer + row * c.rowStride + j0 + col
+            out.pointee = accumulate ? out.pointee + sum : sum
+        }
+        j0 += 4
     }
 }

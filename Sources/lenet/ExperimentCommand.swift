@@ -11,27 +11,37 @@ struct ExperimentCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var training: TrainingOptions
 
-    @Option(help: "Run folder: one subfolder of history files per model.")
+    @Option(help: "Run folder: the comparison report, and one subfolder per model. Default: runs/<yyyyMMdd-HHmmss>-experiment.")
     var output: String?
 
     func run() throws {
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !training.noDownload, progress: printToStandardError)
-        if let output { try RunFolder.prepare(output) }
+        let output = self.output ?? RunFolder.defaultPath(name: "experiment")
+        try RunFolder.prepare(output)
         var rows: [(ModelVariant, [EpochRecord], Double)] = []
+        var reportRuns: [ComparisonReport.Run] = []
         for model in ModelVariant.allCases {
             print("== \(model.rawValue)")
             let (trainer, seconds) = trainAndReport(training.configuration(model: model), dataset: dataset)
             print("Done")
             print("Run time: \(formatRunTime(seconds: seconds))")
-            if let output {
-                let folder = (output as NSString).appendingPathComponent(model.rawValue)
-                try RunFolder.prepare(folder)
-                try RunFolder.writeHistory(trainer.history, to: folder)
-            }
+            fflush(nil)
+            let folder = (output as NSString).appendingPathComponent(model.rawValue)
+            try RunFolder.prepare(folder)
+            try RunFolder.writeHistory(trainer.history, to: folder)
+            try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)
             rows.append((model, trainer.history, seconds))
+            reportRuns.append(.init(name: model.rawValue, history: trainer.history, seconds: seconds,
+                                    summary: ModelSummary(definition: trainer.network.definition, batchSize: training.batchSize),
+                                    reportLink: "\(model.rawValue)/report.html"))
         }
+        let table = ExperimentComparison(rows.map { .init(model: $0.0, history: $0.1, seconds: $0.2) }).table
         print("")
-        print(ExperimentComparison(rows.map { .init(model: $0.0, history: $0.1, seconds: $0.2) }).table)
+        print(table)
+        fflush(nil)
+        let report = try RunReportFiles.writeComparison(runs: reportRuns, table: table, configuration: training.configuration(model: .lenet),
+                                                        dataset: dataset, folder: output)
+        printToStandardError("Report: \(report)")
     }
 }

@@ -3,6 +3,14 @@ import LeNetKit
 
 /// The files a run leaves in its folder.
 enum RunFolder {
+    /// runs/<yyyyMMdd-HHmmss>-<name>, local time: the default run folder of train and experiment.
+    static func defaultPath(name: String, now: Date = Date()) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return "runs/\(formatter.string(from: now))-\(name)"
+    }
+
     /// Creates the folder and checks it can be written, before any training starts.
     static func prepare(_ path: String) throws {
         do {

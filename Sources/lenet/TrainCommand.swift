@@ -27,14 +27,22 @@ struct TrainCommand: ParsableCommand {
         let start = Date()
         let trainer = try makeTrainer(dataset: dataset, folder: folder)
         try RunFolder.prepare(folder)
+        RunReportFiles.printSummary(trainer.configuration)
+        let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
         while trainer.history.count < trainer.configuration.epochs {
-            print(trainer.runEpoch().line)
+            let record = trainer.runEpoch()
+            progress?.clear()
+            print(record.line)
             fflush(nil)
             try RunCheckpoints(directory: folder).save(trainer)  // last, best, state: each atomic
             try RunFolder.writeHistory(trainer.history, to: folder)
+            try RunReportFiles.writeCurves(trainer.history, to: folder)
         }
+        let seconds = Date().timeIntervalSince(start)
         print("Done")
-        print("Run time: \(formatRunTime(seconds: Date().timeIntervalSince(start)))")
+        print("Run time: \(formatRunTime(seconds: seconds))")
+        fflush(nil)
+        printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
     }
 
     /// A fresh trainer, or with --resume one restored from the run folder's state.
@@ -51,9 +59,6 @@ struct TrainCommand: ParsableCommand {
 
     /// runs/<yyyyMMdd-HHmmss>-<model>, local time.
     static func defaultRunFolder(model: ModelVariant, now: Date = Date()) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return "runs/\(formatter.string(from: now))-\(model.rawValue)"
+        RunFolder.defaultPath(name: model.rawValue, now: now)
     }
 }

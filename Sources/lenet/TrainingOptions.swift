@@ -57,7 +57,9 @@ struct TrainingOptions: ParsableArguments {
 func trainAndReport(_ configuration: TrainingConfiguration, dataset: Dataset) -> (Trainer, seconds: Double) {
     let start = Date()
     let trainer = Trainer(configuration: configuration, dataset: dataset)
+    let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
     trainer.run { record in
+        progress?.clear()
         print(record.line)
         fflush(nil)  // one line per epoch, visible at once through pipes
     }

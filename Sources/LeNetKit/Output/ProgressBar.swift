@@ -77,7 +77,7 @@ public final class TerminalProgress {
         let rate = elapsed > 0.05 ? Double(images) / elapsed : 0
         let left = rate > 0 ? Double(totalImages - images) / rate : nil
         var line = ProgressLine(done: done, total: total, imagesPerSecond: rate, loss: loss, accuracy: accuracy,
-                                secondsLeft: left).text(width: Self.columns() - 1)
+                                secondsLeft: left).text(width: Self.columns() - 13)  // room for "  testing..."
         if done == total { line += "  testing..." }
         write("\r\u{1B}[2K" + line)
         drawn = true

@@ -1,0 +1,23 @@
+import ArgumentParser
+import LeNetKit
+
+struct SummaryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "Show the model as torchinfo does: layers, output shapes, parameters, mult-adds and memory."
+    )
+
+    @Option(help: "lenet (the tutorial's LeNet-5) or lenet-bn (with BatchNorm and Dropout).")
+    var model: ModelVariant = .lenet
+
+    @Option(help: "Batch size of the shapes, mult-adds and memory.")
+    var batchSize = 32
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() throws {
+        print(ModelSummary(definition: .lenet(model), batchSize: batchSize).text, terminator: "")
+    }
+}

@@ -14,9 +14,9 @@ First it proves it can fail: a deliberately broken page must raise every kind of
 Usage:
   Scripts/check_report_in_chromium.py [--lenet PATH] [--data-dir ../shared/mnist]
       [--epochs 2] [--out DIR] [--report REPORT.html]
-Without --report it trains (`lenet train --epochs N`) into DIR/run and checks that
-run's report.html, then checks the `lenet experiment` comparison report is not needed.
-The screenshot is DIR/report.png.
+Without --report it trains (`lenet train --epochs N`, default .build/release/lenet) into
+DIR/run and checks that run's report.html. The screenshot is DIR/report.png.
+Needs Debian's `chromium` (apt-get install -y chromium). Exit status 1 on any failure.
 """
 import argparse
 import base64

@@ -54,9 +54,9 @@ public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil
                             // Zeros left and right where the kernel hangs over the padding, a copy between.
                             let shift = kj - g.padding
                             let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
-                            out.update(repeating: 0, count: lo)
-                            out.advanced(by: lo).update(from: line + lo + shift, count: hi - lo)
-                            out.advanced(by: hi).update(repeating: 0, count: ow - hi)
+                            for x in 0..<lo { out[x] = 0 }
+                            copyFloats(out + lo, line + lo + shift, count: hi - lo)
+                            for x in hi..<ow { out[x] = 0 }
                         } else {
                             for ox in 0..<ow {
                                 let x = ox * g.stride + kj - g.padding
@@ -87,9 +87,16 @@ public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePoi
                     let y = oy * g.stride + ki - g.padding
                     if y >= 0 && y < g.height {
                         let line = plane + y * g.width
-                        for ox in 0..<ow {
-                            let x = ox * g.stride + kj - g.padding
-                            if x >= 0 && x < g.width { line[x] += src[ox] }
+                        if g.stride == 1 {
+                            // Only the entries that came from inside the image.
+                            let shift = kj - g.padding
+                            let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
+                            addFloats(line + lo + shift, src + lo, count: hi - lo)
+                        } else {
+                            for ox in 0..<ow {
+                                let x = ox * g.stride + kj - g.padding
+                                if x >= 0 && x < g.width { line[x] += src[ox] }
+                            }
                         }
                     }
                     src += ow
@@ -131,8 +138,8 @@ public func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: Un
     // gradient is one long dot product per entry rather than one per image.
     for image in 0..<images {
         for oc in 0..<g.outChannels {
-            (outputGradRows + oc * rowStride + image * pixels)
-                .update(from: outputGrad + image * g.outputSize + oc * pixels, count: pixels)
+            copyFloats(outputGradRows + oc * rowStride + image * pixels, outputGrad + image * g.outputSize + oc * pixels,
+                       count: pixels)
         }
     }
     let dOutRows = MatrixView(outputGradRows, rows: g.outChannels, columns: rowStride)
@@ -188,4 +195,40 @@ public func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var total = horizontalSum(acc)
     while i < count { total += x[i]; i += 1 }
     return total
+}
+
+/// dst[0..<count] = src[0..<count] for the short rows of convolution (a call to memmove
+/// costs more than the copy): whole vectors, then one overlapping vector for the rest.
+@inline(__always)
+func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    @inline(__always) func move<V: SIMD>(_: V.Type, _ offset: Int) where V.Scalar == Float {
+        UnsafeMutableRawPointer(dst + offset).storeBytes(of: UnsafeRawPointer(src + offset).loadUnaligned(as: V.self), as: V.self)
+    }
+    if count >= 16 {
+        var i = 0
+        while i + 16 <= count { move(SIMD16<Float>.self, i); i += 16 }
+        if i < count { move(SIMD16<Float>.self, count - 16) }
+    } else if count >= 8 {
+        move(SIMD8<Float>.self, 0)
+        move(SIMD8<Float>.self, count - 8)
+    } else if count >= 4 {
+        move(SIMD4<Float>.self, 0)
+        move(SIMD4<Float>.self, count - 4)
+    } else {
+        for i in 0..<count { dst[i] = src[i] }
+    }
+}
+
+/// dst[0..<count] += src[0..<count]: vectors of 16, then 8 and 4, then single floats.
+@inline(__always)
+func addFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+    @inline(__always) func add<V: SIMD>(_: V.Type, _ offset: Int) where V.Scalar == Float {
+        let sum = UnsafeRawPointer(dst + offset).loadUnaligned(as: V.self) + UnsafeRawPointer(src + offset).loadUnaligned(as: V.self)
+        UnsafeMutableRawPointer(dst + offset).storeBytes(of: sum, as: V.self)
+    }
+    var i = 0
+    while i + 16 <= count { add(SIMD16<Float>.self, i); i += 16 }
+    if i + 8 <= count { add(SIMD8<Float>.self, i); i += 8 }
+    if i + 4 <= count { add(SIMD4<Float>.self, i); i += 4 }
+    while i < count { dst[i] += src[i]; i += 1 }
 }

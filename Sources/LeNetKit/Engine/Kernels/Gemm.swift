@@ -130,9 +130,10 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
             if rows > 5 { store(c50, cp + 5 * crs, accumulate: accumulate); store(c51, cp + 5 * crs + 16, accumulate: accumulate) }
             j += 32
         }
-        if j + 16 <= n {
+        // A 6 x 16 tile at columns j0..<j0+16, stored from lane `firstLane` on.
+        @inline(__always) func tile16(_ j0: Int, firstLane: Int) {
             var c0 = Vector(), c1 = Vector(), c2 = Vector(), c3 = Vector(), c4 = Vector(), c5 = Vector()
-            var bp = b.pointer + j
+            var bp = b.pointer + j0
             var ap = 0
             for _ in 0..<k {
                 let b0 = load(bp)
@@ -145,17 +146,27 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
                 bp += brs
                 ap += acs
             }
-            let cp = c.pointer + i0 * c.rowStride + j
-            let crs = c.rowStride
-            store(c0, cp, accumulate: accumulate)
-            if rows > 1 { store(c1, cp + crs, accumulate: accumulate) }
-            if rows > 2 { store(c2, cp + 2 * crs, accumulate: accumulate) }
-            if rows > 3 { store(c3, cp + 3 * crs, accumulate: accumulate) }
-            if rows > 4 { store(c4, cp + 4 * crs, accumulate: accumulate) }
-            if rows > 5 { store(c5, cp + 5 * crs, accumulate: accumulate) }
+            let tile = (c0, c1, c2, c3, c4, c5)
+            for r in 0..<rows {
+                let v = withUnsafeBytes(of: tile) { $0.load(fromByteOffset: r * MemoryLayout<Vector>.stride, as: Vector.self) }
+                let cp = c.pointer + (i0 + r) * c.rowStride + j0
+                if firstLane == 0 {
+                    store(v, cp, accumulate: accumulate)
+                } else {
+                    for lane in firstLane..<16 { cp[lane] = accumulate ? cp[lane] + v[lane] : v[lane] }
+                }
+            }
+        }
+        if j + 16 <= n {
+            tile16(j, firstLane: 0)
             j += 16
         }
-        // Remaining columns (fewer than 16): plain dot products.
+        if j < n && n >= 16 {
+            // The last few columns: a full tile ending at column n, storing only the new ones.
+            tile16(n - 16, firstLane: j - (n - 16))
+            j = n
+        }
+        // Fewer than 16 columns in all: plain dot products.
         while j < n {
             for r in 0..<rows {
                 let ar = a.pointer + (i0 + r) * ars

@@ -1,0 +1,56 @@
+"""Runs lenet's own measurements and the reference peers in one go; prints Markdown rows.
+Called by Scripts/benchmark.sh, which builds lenet and provides the virtualenv."""
+import json, os, platform, re, resource, subprocess, sys, time
+
+data = sys.argv[1]
+here = os.path.dirname(os.path.abspath(__file__))
+lenet = os.path.join(here, "..", ".build", "release", "lenet")
+reference = os.path.join(here, "reference")
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+def timed_peak(cmd):
+    """(stdout, wall seconds, peak RSS MB) of a child process."""
+    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = run(cmd)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return out, time.perf_counter() - start, max(peak, before) / 1024
+
+def run_time(text):
+    h, m, s = re.search(r"Run time: (\d+):(\d+):([\d.]+)", text).groups()
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print(f"machine: {cpu}, {os.cpu_count()} vCPUs; date: {time.strftime('%Y-%m-%d')}")
+
+# lenet: the full tutorial run (8 epochs, test after each), both variants, then bench.
+plain_out, _, plain_peak = timed_peak([lenet, "train", "--data-dir", data, "--no-download"])
+bn_out, _, _ = timed_peak([lenet, "train", "--model", "lenet-bn", "--data-dir", data, "--no-download"])
+plain_run, bn_run = run_time(plain_out), run_time(bn_out)
+bench = {t: json.loads(run([lenet, "bench", "--data-dir", data, "--json", "--threads", str(t)])) for t in (1, 2)}
+best = max(bench.values(), key=lambda b: b["trainImagesPerSecond"])
+
+# Peers, in the same run.
+torch_out = run([sys.executable, os.path.join(reference, "pytorch_lenet.py"), data, "--epochs", "1", "--threads", "1"])
+torch_epoch = float(re.search(r"seconds: ([\d.]+)", torch_out).group(1))
+_, _, torch_peak = timed_peak([sys.executable, os.path.join(reference, "pytorch_lenet.py"), data, "--epochs", "1", "--threads", "1"])
+infer = dict(re.findall(r"^(\S+ \S+): ([\d.]+)$", run([sys.executable, os.path.join(reference, "ort_infer.py"), data, "1"]), re.M))
+ort_ips = float(infer["onnxruntime batch1000_images_per_second"]); ort_lat = float(infer["onnxruntime batch1_latency_us"])
+pt_ips = float(infer["pytorch batch1000_images_per_second"]); pt_lat = float(infer["pytorch batch1_latency_us"])
+
+epoch = plain_run / 8
+floor = 1.15e12 / 160e9  # the run's arithmetic at this machine's FP32 peak (GUIDE: ~150-175 GFLOP/s)
+print("| figure | lenet | peer (same run) | ratio |")
+print("| --- | --- | --- | --- |")
+print(f"| tutorial run, 8 epochs + 8 evaluations (plain) | {plain_run:.2f} s | PyTorch eager 1 thread, 8 x one epoch: {8 * torch_epoch:.1f} s | {plain_run / (8 * torch_epoch):.3f} |")
+print(f"| one epoch (train + test) | {epoch:.2f} s | PyTorch eager, preloaded tensors, 1 thread: {torch_epoch:.2f} s | {epoch / torch_epoch:.3f} |")
+print(f"| BatchNorm variant, 8 epochs | {bn_run:.2f} s | plain LeNet: {plain_run:.2f} s | {bn_run / plain_run:.2f}x |")
+for t, b in sorted(bench.items()):
+    print(f"| training throughput, {t} thread(s) | {b['trainImagesPerSecond']:.0f} images/s | | |")
+print(f"| inference, batch 1000, best of 1/2 threads | {max(b['inferenceImagesPerSecond'] for b in bench.values()):.0f} images/s | ONNX Runtime 1 thread: {ort_ips:.0f}; PyTorch: {pt_ips:.0f} | {max(b['inferenceImagesPerSecond'] for b in bench.values()) / ort_ips:.2f}x ORT |")
+print(f"| batch-1 latency, in process | {min(b['batch1LatencyMicroseconds'] for b in bench.values()):.1f} us | ONNX Runtime: {ort_lat:.1f} us; PyTorch: {pt_lat:.1f} us | |")
+print(f"| peak resident memory, full training run | {plain_peak:.0f} MB | PyTorch one epoch: {torch_peak:.0f} MB | |")
+print(f"| data load, 70,000 images | {best['loadSeconds']:.3f} s | | |")
+print(f"| fraction of the FLOP floor ({floor:.1f} s at 160 GFLOP/s) | {floor / plain_run:.0%} | | |")

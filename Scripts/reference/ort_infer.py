@@ -1,0 +1,42 @@
+"""Inference speed of the same LeNet in ONNX Runtime (exported from PyTorch) and PyTorch.
+Usage: ort_infer.py MNIST_DIR [THREADS]. Prints images/s at batch 1000 over the 10k test
+images and batch-1 latency, for each runtime, as `name key: value` lines."""
+import os, sys, tempfile, time, numpy as np, torch, onnxruntime as ort
+threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+sys.path.insert(0, os.path.dirname(__file__))
+from mnist_numpy import load
+import torch.nn as nn, torch.nn.functional as F
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2); self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120); self.fc2 = nn.Linear(120, 84); self.fc3 = nn.Linear(84, 10)
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2); x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+x, _ = load(sys.argv[1], "t10k")
+torch.set_num_threads(threads)
+model = LeNet().eval()
+path = os.path.join(tempfile.mkdtemp(), "lenet.onnx")
+torch.onnx.export(model, torch.zeros(1, 1, 28, 28), path, input_names=["x"], output_names=["y"],
+                  dynamic_axes={"x": {0: "n"}}, dynamo=False)
+options = ort.SessionOptions(); options.intra_op_num_threads = threads; options.inter_op_num_threads = 1
+session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+xt = torch.from_numpy(x)
+
+def measure(name, run):
+    for _ in range(2): [run(i, 1000) for i in range(0, 10000, 1000)]
+    best = min(timed(lambda: [run(i, 1000) for i in range(0, 10000, 1000)]) for _ in range(5))
+    print(f"{name} batch1000_images_per_second: {10000 / best:.0f}")
+    for i in range(100): run(i, 1)
+    latency = timed(lambda: [run(i, 1) for i in range(2000)]) / 2000 * 1e6
+    print(f"{name} batch1_latency_us: {latency:.1f}")
+
+def timed(f):
+    t = time.perf_counter(); f(); return time.perf_counter() - t
+
+measure("onnxruntime", lambda i, n: session.run(None, {"x": x[i:i + n]})[0].argmax(1))
+with torch.inference_mode():
+    measure("pytorch", lambda i, n: model(xt[i:i + n]).argmax(1))

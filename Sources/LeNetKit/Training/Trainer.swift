@@ -25,6 +25,16 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     /// Seconds of training plus evaluation for this epoch.
     public var seconds: Double
 
+    public init(epoch: Int, trainAccuracy: Double, trainLoss: Double, testAccuracy: Double, testLoss: Double,
+                seconds: Double) {
+        self.epoch = epoch
+        self.trainAccuracy = trainAccuracy
+        self.trainLoss = trainLoss
+        self.testAccuracy = testAccuracy
+        self.testLoss = testLoss
+        self.seconds = seconds
+    }
+
     /// `Epoch: 1, Train_acc:59.3%, Train_loss:1.207, Test_acc:92.3%, Test_loss:0.255`
     public var line: String {
         String(format: "Epoch:%2d, Train_acc:%.1f%%, Train_loss:%.3f, Test_acc:%.1f%%, Test_loss:%.3f",

@@ -40,15 +40,16 @@ public struct ExperimentComparison {
     }
 
     public var table: String {
-        var lines = [String(format: "%-10@ %-16@ %-10@ %-18@ %@", "model" as NSString, "first >= 98.0%" as NSString,
-                            "final" as NSString, "best (epoch)" as NSString, "time" as NSString)]
+        func padded(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
+        var lines = [padded("model", 10) + " " + padded("first >= 98.0%", 16) + " " + padded("final", 10) + " "
+                     + padded("best (epoch)", 18) + " time"]
         for row in rows {
             let first = Self.firstEpoch(reaching: 0.98, in: row.history).map { "epoch \($0)" } ?? "never"
             let final = row.history.last.map { String(format: "%.2f%%", $0.testAccuracy * 100) } ?? "-"
             let best = row.history.max { $0.testAccuracy < $1.testAccuracy }
                 .map { String(format: "%.2f%% (%d)", $0.testAccuracy * 100, $0.epoch) } ?? "-"
-            lines.append(String(format: "%-10@ %-16@ %-10@ %-18@ %@", row.model.rawValue as NSString, first as NSString,
-                                final as NSString, best as NSString, formatRunTime(seconds: row.seconds) as NSString))
+            lines.append(padded(row.model.rawValue, 10) + " " + padded(first, 16) + " " + padded(final, 10) + " "
+                         + padded(best, 18) + " " + formatRunTime(seconds: row.seconds))
         }
         return lines.joined(separator: "\n")
     }

@@ -43,6 +43,9 @@ public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil
         let plane = image + c * g.height * g.width
         for ki in 0..<k {
             for kj in 0..<k {
+                // Output columns lo..<hi read inside the image (stride 1); the rest is padding.
+                let shift = kj - g.padding
+                let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
                 var out = row
                 for oy in 0..<oh {
                     let y = oy * g.stride + ki - g.padding
@@ -51,9 +54,6 @@ public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil
                     } else {
                         let line = plane + y * g.width
                         if g.stride == 1 {
-                            // Zeros left and right where the kernel hangs over the padding, a copy between.
-                            let shift = kj - g.padding
-                            let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
                             for x in 0..<lo { out[x] = 0 }
                             copyFloats(out + lo, line + lo + shift, count: hi - lo)
                             for x in hi..<ow { out[x] = 0 }
@@ -82,6 +82,8 @@ public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePoi
         let plane = image + c * g.height * g.width
         for ki in 0..<k {
             for kj in 0..<k {
+                let shift = kj - g.padding
+                let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
                 var src = row
                 for oy in 0..<oh {
                     let y = oy * g.stride + ki - g.padding
@@ -89,8 +91,6 @@ public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePoi
                         let line = plane + y * g.width
                         if g.stride == 1 {
                             // Only the entries that came from inside the image.
-                            let shift = kj - g.padding
-                            let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
                             addFloats(line + lo + shift, src + lo, count: hi - lo)
                         } else {
                             for ox in 0..<ow {

@@ -46,8 +46,9 @@ import Testing
         let loaded = try Checkpoint(contentsOf: path)
         #expect(loaded.variant == .lenetBN)
         #expect(loaded.info == info)
-        #expect(loaded.tensors == saved.tensors)  // raw bytes, so bit-exact
-        #expect(loaded.tensors == pytorch.tensors)
+        let sameAsSaved = loaded.tensors == saved.tensors, sameAsPyTorch = loaded.tensors == pytorch.tensors
+        #expect(sameAsSaved, "tensors changed in the round trip")  // raw bytes, so bit-exact
+        #expect(sameAsPyTorch, "tensors differ from the PyTorch file they came from")
         #expect(loaded.metadata["format"] == "lenet-checkpoint" && loaded.metadata["format_version"] == "1")
         let restored = ParameterStore(definition: .lenet(.lenetBN))
         try loaded.restore(into: restored)
@@ -57,7 +58,8 @@ import Testing
         }
         #expect(restored.batchesTracked == store.batchesTracked)
         // Writing what was read gives the same bytes.
-        #expect(try loaded.safeTensorsFile.serialized() == FileIOTestSupport.bytes(path))
+        let sameBytes = try loaded.safeTensorsFile.serialized() == FileIOTestSupport.bytes(path)
+        #expect(sameBytes, "rewriting the loaded checkpoint gives other bytes")
     }
 
     @Test func lenetFileHasPyTorchNamesOrderShapesAndDtypes() throws {

@@ -33,8 +33,9 @@ public enum IDXFile {
         try parseLabels(readContent(path), path: path)
     }
 
-    /// Validates decompressed image-file bytes; `path` is only for messages.
-    public static func parseImages(_ content: [UInt8], path: String) throws -> (count: Int, pixels: [UInt8]) {
+    /// Validates decompressed image-file bytes; `path` is only for messages. The pixels
+    /// are the content with its header removed in place: no second 47 MB copy.
+    public static func parseImages(_ content: consuming [UInt8], path: String) throws -> (count: Int, pixels: [UInt8]) {
         let header = 16
         let count = try checkHeader(content, path: path, magic: imagesMagic, headerBytes: header, what: "image")
         let rows = bigEndianWord(content, at: 8)
@@ -43,15 +44,18 @@ public enum IDXFile {
             throw DataError(file: path, "images are \(rows)x\(columns), expected \(DataSplit.rows)x\(DataSplit.columns)")
         }
         try checkLength(content, path: path, expected: header + count * DataSplit.pixelsPerImage, count: count, what: "image")
-        return (count, Array(content[header...]))
+        var pixels = content
+        pixels.removeFirst(header)
+        return (count, pixels)
     }
 
     /// Validates decompressed label-file bytes; `path` is only for messages.
-    public static func parseLabels(_ content: [UInt8], path: String) throws -> [UInt8] {
+    public static func parseLabels(_ content: consuming [UInt8], path: String) throws -> [UInt8] {
         let header = 8
         let count = try checkHeader(content, path: path, magic: labelsMagic, headerBytes: header, what: "label")
         try checkLength(content, path: path, expected: header + count, count: count, what: "label")
-        let labels = Array(content[header...])
+        var labels = content
+        labels.removeFirst(header)
         if let index = labels.firstIndex(where: { $0 > 9 }) {
             throw DataError(file: path, "label \(labels[index]) at index \(index) is outside 0-9")
         }

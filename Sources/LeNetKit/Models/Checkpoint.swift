@@ -119,6 +119,14 @@ public struct Checkpoint: Sendable, Equatable {
         self.tensors = file.tensors
         self.source = source
         try Self.validate(file.tensors, as: variant, source: source)
+        // Only on reading: a run that diverged can still save what it has, but nothing
+        // should evaluate, export or resume from it.
+        for name in Self.expectedTensors(variant).map(\.name) where file.tensors[name]?.dtype == .f32 {
+            guard let values = try? file.tensors[name]?.floats() else { continue }
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw fail("tensor \"\(name)\" holds \(values[bad]) at index \(bad); the model diverged or the file is corrupt")
+            }
+        }
     }
 
     /// The variant whose state_dict names the file's names differ least from (lenet on a tie).
@@ -165,12 +173,6 @@ public struct Checkpoint: Sendable, Equatable {
         }
         if let extra = tensors.keys.filter({ !expectedNames.contains($0) }).sorted().first {
             throw fail("unexpected tensor \"\(extra)\" (\(what))")
-        }
-        for (name, tensor) in tensors where tensor.dtype == .f32 {
-            guard let values = try? tensor.floats() else { continue }
-            if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw fail("tensor \"\(name)\" holds \(values[bad]) at index \(bad); a trained model is finite")
-            }
         }
         for (name, tensor) in tensors where name.hasSuffix(".num_batches_tracked") {
             if let count = try? tensor.int64s().first, count < 0 {

@@ -84,12 +84,10 @@ extension TrainingState {
         let checkpoint = try Checkpoint(file: SafeTensorsFile(
             tensors: modelTensors, metadata: ["variant": model.rawValue], source: source + " (model.*)"))
 
-        let expectedParameters = Checkpoint.expectedTensors(model).filter {
-            ParameterStore(definition: .lenet(model)).parameterSlot($0.name) != nil
-        }
+        let expectedParameters = ParameterStore(definition: .lenet(model)).parameterSlots
         var velocity: [String: [Float]] = [:]
-        for (name, _, shape) in expectedParameters {
-            velocity[name] = try file.floats("optimizer.velocity.\(name)", shape: shape)
+        for slot in expectedParameters {
+            velocity[slot.name] = try file.floats("optimizer.velocity.\(slot.name)", shape: slot.shape)
         }
         let words = try file.int64s("generator.state", shape: [4]).map { UInt64(bitPattern: $0) }
         guard let generator = RandomGenerator(state: (words[0], words[1], words[2], words[3])) else {

@@ -222,7 +222,7 @@ def count_colours(path, targets, tolerance=40):
 
 def self_test(browser, directory):
     """The checker must see each kind of problem in a broken page."""
-    page = os.path.join(directory, "broken.html")
+    page = os.path.abspath(os.path.join(directory, "broken.html"))
     with open(page, "w") as file:
         file.write("<!DOCTYPE html><html><body><p>broken</p><img src=\"missing.png\"/>"
                    "<script>console.error('boom'); undefinedFunction();</script></body></html>")

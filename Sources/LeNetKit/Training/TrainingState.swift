@@ -219,23 +219,6 @@ extension Trainer {
     }
 }
 
-extension Dataset {
-    /// A dataset from splits already in memory (e.g. a subset, for tests).
-    public init(train: DataSplit, test: DataSplit, kind: DatasetKind = .mnist, directory: String = "(in memory)") {
-        self.init(kind: kind, directory: directory, train: train, test: test)
-    }
-}
-
-extension DataSplit {
-    /// The first `count` images and labels (all of them if there are fewer).
-    public func prefix(_ count: Int) -> DataSplit {
-        let n = min(max(0, count), self.count)
-        // The parts of a valid split make a valid split.
-        return (try? DataSplit(name: name, pixels: Array(pixels[0..<(n * Self.pixelsPerImage)]),
-                               labels: Array(labels[0..<n]))) ?? self
-    }
-}
-
 /// The checkpoint files a run folder keeps: `last.safetensors` (after every epoch),
 /// `best.safetensors` (the epoch with the best test accuracy so far; the earlier one on
 /// ties) and `state.safetensors` (everything `lenet train --resume` needs).

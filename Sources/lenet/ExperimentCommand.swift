@@ -23,14 +23,9 @@ struct ExperimentCommand: ParsableCommand {
         var reportRuns: [ComparisonReport.Run] = []
         for model in ModelVariant.allCases {
             print("== \(model.rawValue)")
-            let (trainer, seconds) = trainAndReport(training.configuration(model: model), dataset: dataset)
-            print("Done")
-            print("Run time: \(formatRunTime(seconds: seconds))")
-            fflush(nil)
+            let trainer = Trainer(configuration: training.configuration(model: model), dataset: dataset)
             let folder = (output as NSString).appendingPathComponent(model.rawValue)
-            try RunFolder.prepare(folder)
-            try RunFolder.writeHistory(trainer.history, to: folder)
-            try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)
+            let seconds = try trainInRunFolder(trainer, folder: folder)
             rows.append((model, trainer.history, seconds))
             reportRuns.append(.init(name: model.rawValue, history: trainer.history, seconds: seconds,
                                     summary: ModelSummary(definition: trainer.network.definition, batchSize: training.batchSize),

@@ -24,25 +24,9 @@ struct TrainCommand: ParsableCommand {
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !training.noDownload, progress: printToStandardError)
         let folder = resume ?? output ?? Self.defaultRunFolder(model: model)
-        let start = Date()
         let trainer = try makeTrainer(dataset: dataset, folder: folder)
-        try RunFolder.prepare(folder)
         RunReportFiles.printSummary(trainer.configuration)
-        let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
-        while trainer.history.count < trainer.configuration.epochs {
-            let record = trainer.runEpoch()
-            progress?.clear()
-            print(record.line)
-            fflush(nil)
-            try RunCheckpoints(directory: folder).save(trainer)  // last, best, state: each atomic
-            try RunFolder.writeHistory(trainer.history, to: folder)
-            try RunReportFiles.writeCurves(trainer.history, to: folder)
-        }
-        let seconds = Date().timeIntervalSince(start)
-        print("Done")
-        print("Run time: \(formatRunTime(seconds: seconds))")
-        fflush(nil)
-        printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
+        try trainInRunFolder(trainer, folder: folder)
     }
 
     /// A fresh trainer, or with --resume one restored from the run folder's state.

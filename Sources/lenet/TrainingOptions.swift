@@ -53,15 +53,27 @@ struct TrainingOptions: ParsableArguments {
     }
 }
 
-/// Trains one model, printing the tutorial's line after each epoch.
-func trainAndReport(_ configuration: TrainingConfiguration, dataset: Dataset) -> (Trainer, seconds: Double) {
+/// Trains `trainer` to its configured epochs in `folder`: after each epoch the tutorial's
+/// line, the checkpoints (last, best, state), the history files and the curves; then
+/// `Done`, the run time and the report. Returns the seconds of the whole run.
+@discardableResult
+func trainInRunFolder(_ trainer: Trainer, folder: String) throws -> Double {
     let start = Date()
-    let trainer = Trainer(configuration: configuration, dataset: dataset)
+    try RunFolder.prepare(folder)
     let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
-    trainer.run { record in
+    while trainer.history.count < trainer.configuration.epochs {
+        let record = trainer.runEpoch()
         progress?.clear()
         print(record.line)
         fflush(nil)  // one line per epoch, visible at once through pipes
+        try RunCheckpoints(directory: folder).save(trainer)  // last, best, state: each atomic
+        try RunFolder.writeHistory(trainer.history, to: folder)
+        try RunReportFiles.writeCurves(trainer.history, to: folder)
     }
-    return (trainer, Date().timeIntervalSince(start))
+    let seconds = Date().timeIntervalSince(start)
+    print("Done")
+    print("Run time: \(formatRunTime(seconds: seconds))")
+    fflush(nil)
+    printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
+    return seconds
 }

@@ -21,6 +21,19 @@ import Testing
         return output
     }
 
+    @Test(arguments: geometries + [ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
+                                   ConvGeometry(inChannels: 2, outChannels: 1, height: 5, width: 7, kernel: 3, padding: 1)])
+    func im2colMatchesItsReference(g: ConvGeometry) {
+        var random = TestRandom(seed: 10)
+        let image = random.floats(g.inputSize)
+        let rowStride = g.outPixels + 3  // rows apart, as when images sit side by side
+        var fast = [Float](repeating: -7, count: g.patchSize * rowStride)
+        var reference = fast
+        im2col(&fast, rowStride: rowStride, image, g)
+        im2colReference(&reference, rowStride: rowStride, image, g)
+        #expect(fast == reference)
+    }
+
     @Test(arguments: geometries)
     func convForwardMatchesDirectConvolution(g: ConvGeometry) {
         var random = TestRandom(seed: 1)

@@ -37,39 +37,127 @@ public struct ConvGeometry: Equatable, Sendable {
 /// Rows are `rowStride` apart (default OH*OW), so several images can sit side by side.
 public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
                    _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let stride = rowStride ?? g.outPixels
+    guard g.stride == 1 else {
+        im2colReference(columns, rowStride: stride, image, g)
+        return
+    }
+    // Stride 1: every row segment is a straight copy once the image is padded, so pad
+    // it first (a small copy per image) and copy with a loop chosen once for the width.
+    let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
+    let paddedCount = g.padding > 0 ? g.inChannels * paddedHeight * paddedWidth : 0
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedCount) { scratch in
+        var source = image
+        if g.padding > 0, let padded = scratch.baseAddress {
+            padded.initialize(repeating: 0, count: paddedCount)
+            for c in 0..<g.inChannels {
+                for y in 0..<g.height {
+                    copyFloats(padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding,
+                               image + (c * g.height + y) * g.width, count: g.width)
+                }
+            }
+            source = UnsafePointer(padded)
+        }
+        let ow = g.outWidth
+        if ow >= 16 {
+            unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: WideRows.self)
+        } else if ow >= 8 {
+            unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: MediumRows.self)
+        } else {
+            unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: NarrowRows.self)
+        }
+    }
+}
+
+/// im2col by definition, for any stride; the reference for the fast path.
+public func im2colReference(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
+                            _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
     let oh = g.outHeight, ow = g.outWidth, k = g.kernel, stride = rowStride ?? g.outPixels
     var row = columns
     for c in 0..<g.inChannels {
-        let plane = image + c * g.height * g.width
         for ki in 0..<k {
             for kj in 0..<k {
-                // Output columns lo..<hi read inside the image (stride 1); the rest is padding.
-                let shift = kj - g.padding
-                let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
-                var out = row
                 for oy in 0..<oh {
                     let y = oy * g.stride + ki - g.padding
-                    if y < 0 || y >= g.height {
-                        out.update(repeating: 0, count: ow)
-                    } else {
-                        let line = plane + y * g.width
-                        if g.stride == 1 {
-                            for x in 0..<lo { out[x] = 0 }
-                            copyFloats(out + lo, line + lo + shift, count: hi - lo)
-                            for x in hi..<ow { out[x] = 0 }
-                        } else {
-                            for ox in 0..<ow {
-                                let x = ox * g.stride + kj - g.padding
-                                out[ox] = (x >= 0 && x < g.width) ? line[x] : 0
-                            }
-                        }
+                    for ox in 0..<ow {
+                        let x = ox * g.stride + kj - g.padding
+                        let inside = y >= 0 && y < g.height && x >= 0 && x < g.width
+                        row[oy * ow + ox] = inside ? image[(c * g.height + y) * g.width + x] : 0
                     }
-                    out += ow
                 }
                 row += stride
             }
         }
     }
+}
+
+/// Copies one row segment of a width known to be in the copier's range.
+private protocol RowCopier {
+    static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int)
+}
+
+@inline(__always) private func move<V: SIMD>(_: V.Type, _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>)
+    where V.Scalar == Float {
+    UnsafeMutableRawPointer(dst).storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: V.self), as: V.self)
+}
+
+/// 16 or more: whole vectors, then one vector ending at the last element.
+private enum WideRows: RowCopier {
+    @inline(__always) static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count { move(SIMD16<Float>.self, dst + i, src + i); i += 16 }
+        if i < count { move(SIMD16<Float>.self, dst + count - 16, src + count - 16) }
+    }
+}
+
+/// 8 to 15: two overlapping 8-float vectors.
+private enum MediumRows: RowCopier {
+    @inline(__always) static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        move(SIMD8<Float>.self, dst, src)
+        move(SIMD8<Float>.self, dst + count - 8, src + count - 8)
+    }
+}
+
+/// Fewer than 8: one float at a time.
+private enum NarrowRows: RowCopier {
+    @inline(__always) static func copy(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { dst[i] = src[i] }
+    }
+}
+
+/// Stride-1 im2col from a (padded) source [C, paddedHeight, paddedWidth]: row (c, ki, kj)
+/// is OH segments of OW floats, each a straight copy.
+@inline(__always)
+private func unfoldStride1<Copier: RowCopier>(_ columns: UnsafeMutablePointer<Float>, rowStride: Int,
+                                              _ source: UnsafePointer<Float>, paddedHeight: Int, paddedWidth: Int,
+                                              _ g: ConvGeometry, copy: Copier.Type) {
+    let oh = g.outHeight, ow = g.outWidth, k = g.kernel
+    var row = columns
+    for c in 0..<g.inChannels {
+        let plane = source + c * paddedHeight * paddedWidth
+        for ki in 0..<k {
+            for kj in 0..<k {
+                var src = plane + ki * paddedWidth + kj, dst = row
+                for _ in 0..<oh {
+                    Copier.copy(dst, src, count: ow)
+                    src += paddedWidth
+                    dst += ow
+                }
+                row += rowStride
+            }
+        }
+    }
+}
+
+/// The window of output rows and columns whose tap (ki, kj) reads inside the image
+/// (stride 1); outside it the tap reads padding.
+@inline(__always)
+private func insideWindow(ki: Int, kj: Int, _ g: ConvGeometry) -> (rows: Range<Int>, columns: Range<Int>, shift: Int) {
+    let oh = g.outHeight, ow = g.outWidth
+    let top = min(oh, max(0, g.padding - ki)), bottom = max(top, min(oh, g.height + g.padding - ki))
+    let shift = kj - g.padding
+    let left = min(ow, max(0, -shift)), right = max(left, min(ow, g.width - shift))
+    return (top..<bottom, left..<right, shift)
 }
 
 /// The adjoint of im2col: adds each column entry back onto the pixel it came from.
@@ -82,24 +170,25 @@ public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePoi
         let plane = image + c * g.height * g.width
         for ki in 0..<k {
             for kj in 0..<k {
-                let shift = kj - g.padding
-                let lo = min(ow, max(0, -shift)), hi = max(lo, min(ow, g.width - shift))
-                var src = row
-                for oy in 0..<oh {
-                    let y = oy * g.stride + ki - g.padding
-                    if y >= 0 && y < g.height {
-                        let line = plane + y * g.width
-                        if g.stride == 1 {
-                            // Only the entries that came from inside the image.
-                            addFloats(line + lo + shift, src + lo, count: hi - lo)
-                        } else {
-                            for ox in 0..<ow {
-                                let x = ox * g.stride + kj - g.padding
-                                if x >= 0 && x < g.width { line[x] += src[ox] }
-                            }
+                if g.stride == 1 {
+                    // Only the entries that came from inside the image.
+                    let (rows, columns, shift) = insideWindow(ki: ki, kj: kj, g)
+                    var src = row + rows.lowerBound * ow + columns.lowerBound
+                    var dst = plane + (rows.lowerBound + ki - g.padding) * g.width + columns.lowerBound + shift
+                    for _ in rows {
+                        addFloats(dst, src, count: columns.count)
+                        src += ow
+                        dst += g.width
+                    }
+                } else {
+                    for oy in 0..<oh {
+                        let y = oy * g.stride + ki - g.padding
+                        guard y >= 0 && y < g.height else { continue }
+                        for ox in 0..<ow {
+                            let x = ox * g.stride + kj - g.padding
+                            if x >= 0 && x < g.width { plane[y * g.width + x] += row[oy * ow + ox] }
                         }
                     }
-                    src += ow
                 }
                 row += oh * ow
             }

@@ -32,6 +32,18 @@ import Testing
         im2col(&fast, rowStride: rowStride, image, g)
         im2colReference(&reference, rowStride: rowStride, image, g)
         #expect(fast == reference)
+
+        // col2im is im2col's adjoint: ⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩, and the fast one equals its reference.
+        let y = random.floats(g.patchSize * g.outPixels)
+        var folded = random.floats(g.inputSize), foldedReference = folded
+        let start = folded
+        col2imAdd(&folded, y, g)
+        col2imAddReference(&foldedReference, y, g)
+        #expect(maxRelativeDifference(folded, foldedReference) < 1e-6)
+        var dense = [Float](repeating: 0, count: g.patchSize * g.outPixels)
+        im2col(&dense, image, g)
+        let added = zip(folded, start).map { $0 - $1 }
+        #expect(abs(dot(dense, y) - dot(image, added)) < 1e-3 * max(1, abs(dot(dense, y))))
     }
 
     @Test(arguments: geometries)

@@ -149,46 +149,71 @@ private func unfoldStride1<Copier: RowCopier>(_ columns: UnsafeMutablePointer<Fl
     }
 }
 
-/// The window of output rows and columns whose tap (ki, kj) reads inside the image
-/// (stride 1); outside it the tap reads padding.
-@inline(__always)
-private func insideWindow(ki: Int, kj: Int, _ g: ConvGeometry) -> (rows: Range<Int>, columns: Range<Int>, shift: Int) {
-    let oh = g.outHeight, ow = g.outWidth
-    let top = min(oh, max(0, g.padding - ki)), bottom = max(top, min(oh, g.height + g.padding - ki))
-    let shift = kj - g.padding
-    let left = min(ow, max(0, -shift)), right = max(left, min(ow, g.width - shift))
-    return (top..<bottom, left..<right, shift)
-}
-
 /// The adjoint of im2col: adds each column entry back onto the pixel it came from.
 /// `image` [C, H, W] is accumulated into, not overwritten.
 public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
-    // Rows are dense here: the caller unfolds one image's gradient at a time.
+    guard g.stride == 1 else {
+        col2imAddReference(image, columns, g)
+        return
+    }
+    // Stride 1: fold every row segment straight onto a padded image, then add its
+    // inside onto `image` (with no padding, fold onto `image` itself).
+    let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
+    guard g.padding > 0 else {
+        foldStride1(image, columns, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g)
+        return
+    }
+    let paddedCount = g.inChannels * paddedHeight * paddedWidth
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedCount) { scratch in
+        guard let padded = scratch.baseAddress else { return }
+        padded.initialize(repeating: 0, count: paddedCount)
+        foldStride1(padded, columns, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g)
+        for c in 0..<g.inChannels {
+            for y in 0..<g.height {
+                addFloats(image + (c * g.height + y) * g.width,
+                          padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding, count: g.width)
+            }
+        }
+    }
+}
+
+/// col2im by definition, for any stride; the reference for the fast path.
+public func col2imAddReference(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
     let oh = g.outHeight, ow = g.outWidth, k = g.kernel
     var row = columns
     for c in 0..<g.inChannels {
-        let plane = image + c * g.height * g.width
         for ki in 0..<k {
             for kj in 0..<k {
-                if g.stride == 1 {
-                    // Only the entries that came from inside the image.
-                    let (rows, columns, shift) = insideWindow(ki: ki, kj: kj, g)
-                    var src = row + rows.lowerBound * ow + columns.lowerBound
-                    var dst = plane + (rows.lowerBound + ki - g.padding) * g.width + columns.lowerBound + shift
-                    for _ in rows {
-                        addFloats(dst, src, count: columns.count)
-                        src += ow
-                        dst += g.width
-                    }
-                } else {
-                    for oy in 0..<oh {
-                        let y = oy * g.stride + ki - g.padding
-                        guard y >= 0 && y < g.height else { continue }
-                        for ox in 0..<ow {
-                            let x = ox * g.stride + kj - g.padding
-                            if x >= 0 && x < g.width { plane[y * g.width + x] += row[oy * ow + ox] }
+                for oy in 0..<oh {
+                    let y = oy * g.stride + ki - g.padding
+                    for ox in 0..<ow {
+                        let x = ox * g.stride + kj - g.padding
+                        if y >= 0 && y < g.height && x >= 0 && x < g.width {
+                            image[(c * g.height + y) * g.width + x] += row[oy * ow + ox]
                         }
                     }
+                }
+                row += oh * ow
+            }
+        }
+    }
+}
+
+/// Stride-1 col2im onto a (padded) image [C, paddedHeight, paddedWidth]: row (c, ki, kj)
+/// adds OH segments of OW floats.
+private func foldStride1(_ target: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
+                         paddedHeight: Int, paddedWidth: Int, _ g: ConvGeometry) {
+    let oh = g.outHeight, ow = g.outWidth, k = g.kernel
+    var row = columns
+    for c in 0..<g.inChannels {
+        let plane = target + c * paddedHeight * paddedWidth
+        for ki in 0..<k {
+            for kj in 0..<k {
+                var dst = plane + ki * paddedWidth + kj, src = row
+                for _ in 0..<oh {
+                    addFloats(dst, src, count: ow)
+                    src += ow
+                    dst += paddedWidth
                 }
                 row += oh * ow
             }

@@ -4,23 +4,25 @@ import Testing
 
 /// The whole path of `lenet predict`: a checkpoint trained here on full MNIST
 /// (../shared/mnist), 1,000 MNIST test digits turned into people's pictures (4x larger,
-/// bilinear; thickened by dilation; shifted on a 160x160 canvas; dark on white) written as
-/// PNG files, then read, prepared and classified from the files.
+/// bilinear; thickened by a 3x3, 5x5 or 7x7 dilation, i.e. strokes 0.5-1.5 MNIST pixels
+/// wider; shifted on a 160x160 canvas; dark on white) written as PNG files, then read,
+/// prepared and classified from the files as `lenet predict` does. Measured: 98.0%.
 @Suite(.serialized) struct InferenceAccuracyTests {
     static let count = 1000
 
-    /// lenet, 2 epochs, batch 32, SGD at 0.01 with momentum 0.9.
+    /// lenet, 3 epochs, batch 32, SGD at 0.01 with momentum 0.9 (98.9% on the MNIST test
+    /// set; with 2 epochs, 98.3% there and 97.5% on the pictures below: too close to 97%).
     static func trainedCheckpoint(into directory: String) throws -> String {
         var configuration = TrainingConfiguration()
         configuration.model = .lenet
-        configuration.epochs = 2
+        configuration.epochs = 3
         configuration.momentum = 0.9
         configuration.seed = 1
         let trainer = Trainer(configuration: configuration, dataset: try DataFixtures.mnist.get())
         trainer.run()
         let path = directory + "/model.safetensors"
         try Checkpoint(store: trainer.network.store, variant: .lenet,
-                       info: CheckpointInfo(epoch: 2, seed: 1, testAccuracy: trainer.history.last?.testAccuracy)).write(to: path)
+                       info: CheckpointInfo(epoch: 3, seed: 1, testAccuracy: trainer.history.last?.testAccuracy)).write(to: path)
         return path
     }
 

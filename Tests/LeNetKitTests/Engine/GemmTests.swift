@@ -17,7 +17,7 @@ import Testing
     func fastKernelsMatchReference(layout: Layout) {
         var random = TestRandom(seed: 7)
         let shapes = [(1, 1, 1), (6, 32, 25), (7, 33, 17), (16, 100, 150), (13, 50, 3), (150, 100, 16),
-                      (32, 120, 400), (5, 784, 25), (4, 10, 84), (9, 16, 31), (2, 47, 64)]
+                      (32, 120, 400), (5, 784, 25), (4, 10, 84), (9, 16, 31), (2, 47, 64), (6, 25, 3136), (7, 5, 33), (3, 9, 40)]
         for (m, n, k) in shapes {
             let a = random.floats(m * k), b = random.floats(k * n)
             for accumulate in [false, true] {
@@ -40,8 +40,9 @@ import Testing
                         }
                     }
                 }
+                // Float32 rounding grows about as √k over a long sum; the reference sums in Double.
                 let difference = maxRelativeDifference(fast, reference)
-                #expect(difference < 1e-5, "\(layout) m=\(m) n=\(n) k=\(k) accumulate=\(accumulate): \(difference)")
+                #expect(difference < 1e-6 * max(10, Float(k).squareRoot()), "\(layout) m=\(m) n=\(n) k=\(k) accumulate=\(accumulate): \(difference)")
             }
         }
     }

@@ -194,10 +194,10 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
     var i0 = 0
     // Fewer than 4 rows left (a batch of one, say): one row at a time, so that no
     // repeated row is computed for nothing.
-    let blockedRows = m >= 4 ? m - m % 4 : 0
-    if blockedRows < m {
-        for i in blockedRows..<m { gemmDotProductsRow(c, a, b, row: i, accumulate: accumulate) }
-    }
+    let blockedRows = m - m % 4
+    var rest = blockedRows
+    while rest + 2 <= m { gemmDotProductsRowPair(c, a, b, row: rest, accumulate: accumulate); rest += 2 }
+    if rest < m { gemmDotProductsRow(c, a, b, row: rest, accumulate: accumulate) }
     while i0 < blockedRows {
         let rows = 4
         let a0 = a.pointer + i0 * ars, a1 = a.pointer + (i0 + min(1, rows - 1)) * ars
@@ -268,6 +268,42 @@ private func gemmDotProductsRow(_ c: MutableMatrixView, _ a: MatrixView, _ b: Ma
             for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
             let out = c.pointer + row * c.rowStride + j0 + col
             out.pointee = accumulate ? out.pointee + sum : sum
+        }
+        j0 += 4
+    }
+}
+
+/// Two rows of `gemmDotProducts`: C[row..<row+2, j] for all j, four columns at a time.
+private func gemmDotProductsRowPair(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, row: Int, accumulate: Bool) {
+    let n = c.columns, k = a.columns, vectorEnd = k & ~15, bcs = b.columnStride
+    let a0 = a.pointer + row * a.rowStride, a1 = a0 + a.rowStride
+    var j0 = 0
+    while j0 < n {
+        let cols = min(4, n - j0)
+        let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
+        let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
+        var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
+        var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
+        var p = 0
+        while p < vectorEnd {
+            let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
+            var w = load(a0 + p)
+            s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
+            w = load(a1 + p)
+            s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
+            p += 16
+        }
+        let sums = SIMD8<Float>(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
+                                horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13))
+        for r in 0..<2 {
+            let ar = r == 0 ? a0 : a1
+            for col in 0..<cols {
+                let bc = b.pointer + (j0 + col) * bcs
+                var sum = sums[r * 4 + col]
+                for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
+                let out = c.pointer + (row + r) * c.rowStride + j0 + col
+                out.pointee = accumulate ? out.pointee + sum : sum
+            }
         }
         j0 += 4
     }

@@ -62,6 +62,7 @@ import Testing
         #expect(a.count == b.count && firstDifference == nil,
                 "weights, velocity or running statistics differ, first at flat index \(firstDifference ?? -1)")
         #expect(resumed.generator == straight.generator)
+        #expect(resumed.dataGenerator == straight.dataGenerator)
         #expect(resumed.optimizer == straight.optimizer)
         let sameOrder = resumed.trainOrder == straight.trainOrder
         #expect(sameOrder, "the last epoch's data order differs")
@@ -83,6 +84,7 @@ import Testing
         #expect(loaded.configuration.momentum == 0.9 && loaded.configuration.weightDecay == 1e-4)
         #expect(loaded.configuration.seed == 7 && loaded.configuration.batchSize == 32)
         #expect(loaded.generator == trainer.generator)
+        #expect(loaded.dataGenerator == trainer.dataGenerator)
         #expect(loaded.hasVelocity)
         let sameOrder = loaded.trainOrder == trainer.trainOrder
         #expect(sameOrder, "the data order did not round-trip")

@@ -44,11 +44,19 @@ public struct EpochRecord: Sendable, Equatable, Codable {
 
 /// Runs the experiment: seeded initialisation, a reshuffle every epoch, a training
 /// pass, then an evaluation pass over the test set.
+///
+/// The seed starts two generators: one shuffles the data, the other initialises the
+/// weights and draws dropout masks. So both variants see the same batches in the same
+/// order for the same seed, and `lenet samples --seed N` shows the first batch that
+/// `lenet train --seed N` trains on.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public let dataset: Dataset
     public let network: any Network
+    /// Weight initialisation and dropout.
     public private(set) var generator: RandomGenerator
+    /// The training set's order each epoch.
+    public private(set) var dataGenerator: RandomGenerator
     public private(set) var optimizer: SGD
     public private(set) var history: [EpochRecord] = []
     private var trainSampler: BatchSampler
@@ -59,7 +67,8 @@ public final class Trainer {
         self.dataset = dataset
         let definition = ModelDefinition.lenet(configuration.model)
         network = configuration.device.makeNetwork(definition, maxBatch: configuration.batchSize)
-        generator = RandomGenerator(seed: configuration.seed)
+        generator = RandomGenerator(seed: Self.modelSeed(configuration.seed))
+        dataGenerator = RandomGenerator(seed: configuration.seed)
         network.store.initialize(definition: definition, generator: &generator)
         optimizer = SGD(learningRate: configuration.learningRate, momentum: configuration.momentum,
                         weightDecay: configuration.weightDecay)
@@ -75,7 +84,7 @@ public final class Trainer {
     @discardableResult
     public func runEpoch() -> EpochRecord {
         let start = DispatchTime.now()
-        trainSampler.startEpoch(using: &generator)
+        trainSampler.startEpoch(using: &dataGenerator)
         var trainLoss = 0.0, trainCorrect = 0
         for batch in 0..<trainSampler.batchCount {
             let range = trainSampler.batchRange(batch)
@@ -99,9 +108,15 @@ public final class Trainer {
     /// The training set's order in the last epoch (saved for an exact resume).
     public var trainOrder: [Int32] { trainSampler.order }
 
+    /// The model generator's seed: the run's seed with its bits mixed, so that its
+    /// stream is unrelated to the data generator's.
+    static func modelSeed(_ seed: UInt64) -> UInt64 { seed ^ 0xD1B5_4A32_D192_ED03 }
+
     /// Puts back what a saved `TrainingState` holds besides the network's store.
-    func restoreProgress(generator: RandomGenerator, optimizer: SGD, trainOrder: [Int32], history: [EpochRecord]) {
+    func restoreProgress(generator: RandomGenerator, dataGenerator: RandomGenerator, optimizer: SGD,
+                         trainOrder: [Int32], history: [EpochRecord]) {
         self.generator = generator
+        self.dataGenerator = dataGenerator
         self.optimizer = optimizer
         trainSampler.restore(order: trainOrder)
         self.history = history
@@ -113,7 +128,7 @@ public final class Trainer {
     }
 
     private func evaluate(_ split: DataSplit, sampler: inout BatchSampler) -> (accuracy: Double, loss: Double) {
-        sampler.startEpoch(using: &generator)  // in order: draws nothing
+        sampler.startEpoch(using: &dataGenerator)  // in order: draws nothing
         var loss = 0.0, correct = 0
         for batch in 0..<sampler.batchCount {
             let range = sampler.batchRange(batch)

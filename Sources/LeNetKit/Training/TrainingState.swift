@@ -5,7 +5,8 @@ import Foundation
 //
 //   model.<state_dict name>        the checkpoint's tensors (F32; num_batches_tracked I64 [])
 //   optimizer.velocity.<param>     SGD's momentum buffer, F32, the parameter's shape
-//   generator.state                I64 [4], the xoshiro256** words (bit patterns)
+//   generator.state                I64 [4], the model generator's xoshiro256** words (bit patterns)
+//   data_generator.state           I64 [4], the data-order generator's words
 //   sampler.train_order            I32 [train count], the last epoch's order of the training set
 //   history.epoch                  I64 [epochs done]
 //   history.<figure>               F64 [epochs done]: train_accuracy, train_loss,
@@ -29,7 +30,10 @@ public struct TrainingState: Sendable {
     /// SGD's velocity by parameter name.
     public var velocity: [String: [Float]]
     public var hasVelocity: Bool
+    /// Weight initialisation and dropout.
     public var generator: RandomGenerator
+    /// The training set's order.
+    public var dataGenerator: RandomGenerator
     public var trainOrder: [Int32]
     public var history: [EpochRecord]
     public var trainCount: Int
@@ -89,10 +93,14 @@ extension TrainingState {
         for slot in expectedParameters {
             velocity[slot.name] = try file.floats("optimizer.velocity.\(slot.name)", shape: slot.shape)
         }
-        let words = try file.int64s("generator.state", shape: [4]).map { UInt64(bitPattern: $0) }
-        guard let generator = RandomGenerator(state: (words[0], words[1], words[2], words[3])) else {
-            throw fail("generator.state is all zeros, which xoshiro256** cannot be in")
+        func generator(_ name: String) throws -> RandomGenerator {
+            let words = try file.int64s(name, shape: [4]).map { UInt64(bitPattern: $0) }
+            guard let generator = RandomGenerator(state: (words[0], words[1], words[2], words[3])) else {
+                throw fail("\(name) is all zeros, which xoshiro256** cannot be in")
+            }
+            return generator
         }
+        let modelGenerator = try generator("generator.state"), dataGenerator = try generator("data_generator.state")
         let order = try file.tensor("sampler.train_order")
         guard order.dtype == .i32, order.shape == [trainCount] else {
             throw fail("sampler.train_order is \(order.dtype.rawValue) \(order.shape), expected I32 [\(trainCount)]")
@@ -123,14 +131,14 @@ extension TrainingState {
             EpochRecord(epoch: $0 + 1, trainAccuracy: trainAccuracy[$0], trainLoss: trainLoss[$0],
                         testAccuracy: testAccuracy[$0], testLoss: testLoss[$0], seconds: seconds[$0])
         }
-        let known: Set<String> = Set(["generator.state", "sampler.train_order", "history.epoch"]
+        let known: Set<String> = Set(["generator.state", "data_generator.state", "sampler.train_order", "history.epoch"]
             + ["train_accuracy", "train_loss", "test_accuracy", "test_loss", "seconds"].map { "history.\($0)" }
             + expectedParameters.map { "optimizer.velocity.\($0.name)" })
         if let extra = file.tensors.keys.filter({ !$0.hasPrefix("model.") && !known.contains($0) }).sorted().first {
             throw fail("unexpected tensor \"\(extra)\" in a training state")
         }
         self.init(configuration: configuration, model: checkpoint, velocity: velocity, hasVelocity: hasVelocity,
-                  generator: generator, trainOrder: trainOrder, history: history,
+                  generator: modelGenerator, dataGenerator: dataGenerator, trainOrder: trainOrder, history: history,
                   trainCount: trainCount, testCount: testCount, source: source)
     }
 
@@ -145,8 +153,10 @@ extension TrainingState {
                 }
                 tensors["optimizer.velocity.\(slot.name)"] = try SafeTensor(floats: values, shape: slot.shape)
             }
-            let s = generator.state
-            tensors["generator.state"] = try SafeTensor(int64s: [s.0, s.1, s.2, s.3].map { Int64(bitPattern: $0) }, shape: [4])
+            for (name, g) in [("generator.state", generator), ("data_generator.state", dataGenerator)] {
+                let s = g.state
+                tensors[name] = try SafeTensor(int64s: [s.0, s.1, s.2, s.3].map { Int64(bitPattern: $0) }, shape: [4])
+            }
             tensors["sampler.train_order"] = try SafeTensor(int32s: trainOrder, shape: [trainOrder.count])
             let n = history.count
             tensors["history.epoch"] = try SafeTensor(int64s: history.map { Int64($0.epoch) }, shape: [n])
@@ -186,7 +196,8 @@ extension Trainer {
                                    info: CheckpointInfo(epoch: history.count, seed: configuration.seed,
                                                         testAccuracy: last?.testAccuracy))
         return TrainingState(configuration: configuration, model: model, velocity: velocity,
-                             hasVelocity: optimizer.hasVelocity, generator: generator, trainOrder: trainOrder,
+                             hasVelocity: optimizer.hasVelocity, generator: generator, dataGenerator: dataGenerator,
+                             trainOrder: trainOrder,
                              history: history, trainCount: dataset.train.count, testCount: dataset.test.count)
     }
 
@@ -214,8 +225,8 @@ extension Trainer {
         }
         var optimizer = self.optimizer
         optimizer.hasVelocity = state.hasVelocity
-        restoreProgress(generator: state.generator, optimizer: optimizer, trainOrder: state.trainOrder,
-                        history: state.history)
+        restoreProgress(generator: state.generator, dataGenerator: state.dataGenerator, optimizer: optimizer,
+                        trainOrder: state.trainOrder, history: state.history)
     }
 }
 

@@ -37,3 +37,23 @@ import Testing
         #expect(history[1].testLoss < 2.30)
     }
 }
+
+/// The seed's data order is shared: the first batch `lenet samples` shows is the one training
+/// sees, whatever the model variant.
+@Suite struct TrainerDataOrderTests {
+    @Test func firstTrainingBatchIsTheSamplesBatchForBothVariants() throws {
+        let full = try DataFixtures.mnist.get()
+        let dataset = Dataset(train: full.train.prefix(3000), test: full.test.prefix(100))
+        let samples = SampleBatch(firstBatchOf: dataset.train, batchSize: 32, seed: 7)
+        for model in ModelVariant.allCases {
+            var configuration = TrainingConfiguration()
+            configuration.model = model
+            configuration.epochs = 1
+            configuration.seed = 7
+            let trainer = Trainer(configuration: configuration, dataset: dataset)
+            trainer.runEpoch()
+            let order = trainer.trainOrder
+            #expect(Array(order.prefix(32)).map { dataset.train.labels[Int($0)] }.map(Int32.init) == samples.labels)
+        }
+    }
+}

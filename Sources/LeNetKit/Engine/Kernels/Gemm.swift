@@ -184,52 +184,32 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
 }
 
 /// A's rows and B's columns contiguous along the shared dimension: each C
-/// element is a dot product. Register block: 4 rows x 4 columns of C, vectors
-/// along the shared dimension, summed across lanes at the end. Short blocks
-/// repeat their last row or column (computed, not stored).
+/// element is a dot product. Register blocks of 4 (or, for the last rows, 2 and 1)
+/// rows x 4 columns of C, vectors along the shared dimension, summed across lanes
+/// at the end. A short column block repeats its last column (computed, not stored).
 func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
     let m = c.rows, n = c.columns, k = a.columns
     let vectorEnd = k & ~15
     let ars = a.rowStride, bcs = b.columnStride
     var i0 = 0
-    // Fewer than 4 rows left (a batch of one, say): one row at a time, so that no
-    // repeated row is computed for nothing.
-    let blockedRows = m - m % 4
-    var rest = blockedRows
-    while rest + 2 <= m { gemmDotProductsRowPair(c, a, b, row: rest, accumulate: accumulate); rest += 2 }
-    if rest < m { gemmDotProductsRow(c, a, b, row: rest, accumulate: accumulate) }
-    while i0 < blockedRows {
-        let rows = 4
-        let a0 = a.pointer + i0 * ars, a1 = a.pointer + (i0 + min(1, rows - 1)) * ars
-        let a2 = a.pointer + (i0 + min(2, rows - 1)) * ars, a3 = a.pointer + (i0 + min(3, rows - 1)) * ars
+    while i0 < m {
+        // Whole blocks of 4 rows, then 2, then 1: no row is computed for nothing.
+        let rows = m - i0 >= 4 ? 4 : (m - i0 >= 2 ? 2 : 1)
+        let a0 = a.pointer + i0 * ars
         var j0 = 0
         while j0 < n {
             let cols = min(4, n - j0)
             let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
             let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
-            var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
-            var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
-            var s20 = Vector(), s21 = Vector(), s22 = Vector(), s23 = Vector()
-            var s30 = Vector(), s31 = Vector(), s32 = Vector(), s33 = Vector()
-            var p = 0
-            while p < vectorEnd {
-                let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
-                var w = load(a0 + p)
-                s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
-                w = load(a1 + p)
-                s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
-                w = load(a2 + p)
-                s20 = s20.addingProduct(w, x0); s21 = s21.addingProduct(w, x1); s22 = s22.addingProduct(w, x2); s23 = s23.addingProduct(w, x3)
-                w = load(a3 + p)
-                s30 = s30.addingProduct(w, x0); s31 = s31.addingProduct(w, x1); s32 = s32.addingProduct(w, x2); s33 = s33.addingProduct(w, x3)
-                p += 16
+            let sums: Vector  // lane r*4 + col: the vector part of C[i0 + r, j0 + col]
+            switch rows {
+            case 4: sums = dotSums4(a0, ars, b0, b1, b2, b3, vectorEnd)
+            case 2: sums = dotSums2(a0, ars, b0, b1, b2, b3, vectorEnd)
+            default: sums = dotSums1(a0, b0, b1, b2, b3, vectorEnd)
             }
-            let sums = Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
-                              horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
-                              horizontalSum(s20), horizontalSum(s21), horizontalSum(s22), horizontalSum(s23),
-                              horizontalSum(s30), horizontalSum(s31), horizontalSum(s32), horizontalSum(s33))
+            // The shared dimension's last k % 16 terms, then the store.
             for r in 0..<rows {
-                let ar = a.pointer + (i0 + r) * ars
+                let ar = a0 + r * ars
                 for col in 0..<cols {
                     let bc = b.pointer + (j0 + col) * bcs
                     var sum = sums[r * 4 + col]
@@ -240,71 +220,71 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
             }
             j0 += 4
         }
-        i0 += 4
+        i0 += rows
     }
 }
 
-/// One row of `gemmDotProducts`: C[row, j] for all j, four columns at a time.
-private func gemmDotProductsRow(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, row: Int, accumulate: Bool) {
-    let n = c.columns, k = a.columns, vectorEnd = k & ~15, bcs = b.columnStride
-    let ar = a.pointer + row * a.rowStride
-    var j0 = 0
-    while j0 < n {
-        let cols = min(4, n - j0)
-        let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
-        let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
-        var s0 = Vector(), s1 = Vector(), s2 = Vector(), s3 = Vector()
-        var p = 0
-        while p < vectorEnd {
-            let w = load(ar + p)
-            s0 = s0.addingProduct(w, load(b0 + p)); s1 = s1.addingProduct(w, load(b1 + p))
-            s2 = s2.addingProduct(w, load(b2 + p)); s3 = s3.addingProduct(w, load(b3 + p))
-            p += 16
-        }
-        let sums = SIMD4<Float>(horizontalSum(s0), horizontalSum(s1), horizontalSum(s2), horizontalSum(s3))
-        for col in 0..<cols {
-            let bc = b.pointer + (j0 + col) * bcs
-            var sum = sums[col]
-            for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
-            let out = c.pointer + row * c.rowStride + j0 + col
-            out.pointee = accumulate ? out.pointee + sum : sum
-        }
-        j0 += 4
+/// 4 rows (a0, a0 + ars, ...) x 4 columns of dot products over [0, vectorEnd).
+@inline(__always)
+private func dotSums4(_ a0: UnsafePointer<Float>, _ ars: Int, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ vectorEnd: Int) -> Vector {
+    let a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars
+    var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
+    var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
+    var s20 = Vector(), s21 = Vector(), s22 = Vector(), s23 = Vector()
+    var s30 = Vector(), s31 = Vector(), s32 = Vector(), s33 = Vector()
+    var p = 0
+    while p < vectorEnd {
+        let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
+        var w = load(a0 + p)
+        s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
+        w = load(a1 + p)
+        s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
+        w = load(a2 + p)
+        s20 = s20.addingProduct(w, x0); s21 = s21.addingProduct(w, x1); s22 = s22.addingProduct(w, x2); s23 = s23.addingProduct(w, x3)
+        w = load(a3 + p)
+        s30 = s30.addingProduct(w, x0); s31 = s31.addingProduct(w, x1); s32 = s32.addingProduct(w, x2); s33 = s33.addingProduct(w, x3)
+        p += 16
     }
+    return Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
+                  horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
+                  horizontalSum(s20), horizontalSum(s21), horizontalSum(s22), horizontalSum(s23),
+                  horizontalSum(s30), horizontalSum(s31), horizontalSum(s32), horizontalSum(s33))
 }
 
-/// Two rows of `gemmDotProducts`: C[row..<row+2, j] for all j, four columns at a time.
-private func gemmDotProductsRowPair(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, row: Int, accumulate: Bool) {
-    let n = c.columns, k = a.columns, vectorEnd = k & ~15, bcs = b.columnStride
-    let a0 = a.pointer + row * a.rowStride, a1 = a0 + a.rowStride
-    var j0 = 0
-    while j0 < n {
-        let cols = min(4, n - j0)
-        let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
-        let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
-        var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
-        var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
-        var p = 0
-        while p < vectorEnd {
-            let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
-            var w = load(a0 + p)
-            s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
-            w = load(a1 + p)
-            s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
-            p += 16
-        }
-        let sums = SIMD8<Float>(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
-                                horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13))
-        for r in 0..<2 {
-            let ar = r == 0 ? a0 : a1
-            for col in 0..<cols {
-                let bc = b.pointer + (j0 + col) * bcs
-                var sum = sums[r * 4 + col]
-                for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
-                let out = c.pointer + (row + r) * c.rowStride + j0 + col
-                out.pointee = accumulate ? out.pointee + sum : sum
-            }
-        }
-        j0 += 4
+/// 2 rows x 4 columns; lanes 8-15 are zero.
+@inline(__always)
+private func dotSums2(_ a0: UnsafePointer<Float>, _ ars: Int, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ vectorEnd: Int) -> Vector {
+    let a1 = a0 + ars
+    var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
+    var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
+    var p = 0
+    while p < vectorEnd {
+        let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
+        var w = load(a0 + p)
+        s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
+        w = load(a1 + p)
+        s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
+        p += 16
     }
+    return Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
+                  horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
+                  0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// 1 row x 4 columns; lanes 4-15 are zero.
+@inline(__always)
+private func dotSums1(_ a0: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ vectorEnd: Int) -> Vector {
+    var s0 = Vector(), s1 = Vector(), s2 = Vector(), s3 = Vector()
+    var p = 0
+    while p < vectorEnd {
+        let w = load(a0 + p)
+        s0 = s0.addingProduct(w, load(b0 + p)); s1 = s1.addingProduct(w, load(b1 + p))
+        s2 = s2.addingProduct(w, load(b2 + p)); s3 = s3.addingProduct(w, load(b3 + p))
+        p += 16
+    }
+    return Vector(horizontalSum(s0), horizontalSum(s1), horizontalSum(s2), horizontalSum(s3), 0, 0, 0, 0,
+                  0, 0, 0, 0, 0, 0, 0, 0)
 }

@@ -1,0 +1,100 @@
+import Foundation
+import LeNetKit
+import Testing
+
+/// The `lenet` command end to end: what a user sees on bad input (one line naming the
+/// file, a non-zero exit, no crash) and the tutorial's batch-shape line.
+@Suite struct CommandLineTests {
+    /// The `lenet` binary SwiftPM built beside this test bundle.
+    static let lenet: String? = {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for _ in 0..<4 {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("lenet").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }()
+
+    struct Outcome { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ arguments: [String], in directory: String? = nil) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(lenet, "lenet binary not found beside the tests"))
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Each malformed file, replacing one of a small valid dataset's four files.
+    static let malformed: [(name: String, file: Int, bytes: [UInt8], says: String)] = [
+        ("wrong magic", 0, DataFixtures.imageFile(count: 3, magic: 0x804), "magic"),
+        ("truncated", 0, Array(DataFixtures.imageFile(count: 3).dropLast(5)), "truncated"),
+        ("count mismatch", 1, DataFixtures.labelFile(count: 4), "4"),
+        ("label 10", 3, DataFixtures.labelFile(count: 2, labels: [1, 10]), "label 10"),
+        ("empty file", 2, [], "empty"),
+        ("bad gzip", 1, [0x1F, 0x8B, 8, 0, 1, 2, 3, 4, 5, 6], "gzip"),
+    ]
+
+    /// The real MNIST files, decompressed under their raw names into a fresh directory.
+    static func realMNISTCopy() throws -> (directory: String, paths: [String]) {
+        let directory = try DataFixtures.temporaryDirectory()
+        let paths = DataFixtures.rawNames(dotted: false).map { directory + "/" + $0 }
+        for path in paths {
+            let source = DataFixtures.sharedMNIST + "/" + (path as NSString).lastPathComponent + ".gz"
+            try DataFixtures.write(try IDXFile.readContent(source), to: path)
+        }
+        return (directory, paths)
+    }
+
+    @Test(arguments: malformed.indices)
+    func badDataGivesOneLineNamingTheFile(index: Int) throws {
+        let (name, file, bytes, says) = Self.malformed[index]
+        // `train` on a small dataset with one bad file; `data verify` on real MNIST with one bad
+        // file (on the small one it would first report the other files' checksums).
+        let small = try DataFixtures.temporaryDirectory()
+        let smallPaths = try DataFixtures.writeSmallDataset(in: small, replace: [file: bytes])
+        let (real, realPaths) = try Self.realMNISTCopy()
+        defer { for directory in [small, real] { try? FileManager.default.removeItem(atPath: directory) } }
+        try DataFixtures.write(bytes, to: realPaths[file])
+        let cases = [(["train", "--epochs", "1", "--no-download", "--output", small + "/run", "--data-dir", small], smallPaths[file]),
+                     (["data", "verify", "--data-dir", real], realPaths[file])]
+        for (arguments, badPath) in cases {
+            let outcome = try Self.run(arguments)
+            let lines = outcome.stderr.split(separator: "\n")
+            #expect(outcome.status == 1, "\(name), \(arguments[0]): exit \(outcome.status)")
+            // A trap would end the process by a signal, not with status 1 and one line.
+            #expect(lines.count == 1, "\(name), \(arguments[0]): \(outcome.stderr)")
+            let line = String(lines.first ?? "")
+            #expect(line.contains(badPath), "\(name): \(line)")
+            #expect(line.lowercased().contains(says), "\(name): \(line)")
+        }
+    }
+
+    @Test func samplesPrintsTheTutorialsBatchShapeAndWritesAPNG() throws {
+        let directory = try DataFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let output = directory + "/samples.png"
+        let outcome = try Self.run(["samples", "--data-dir", DataFixtures.sharedMNIST, "--output", output])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.split(separator: "\n").first == "Batch shape: [32, 1, 28, 28]")
+        let png = try Data(contentsOf: URL(fileURLWithPath: output))
+        #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    }
+
+    @Test func invalidFlagsAreRefusedBeforeAnyWork() throws {
+        for arguments in [["train", "--epochs", "0"], ["train", "--lr", "-1"], ["train", "--model", "resnet"],
+                          ["train", "--batch-size", "0"]] {
+            let outcome = try Self.run(arguments + ["--data-dir", "/nonexistent"])
+            #expect(outcome.status != 0 && outcome.status < 128, "\(arguments): \(outcome.status)")
+            #expect(!outcome.stderr.isEmpty)
+        }
+    }
+}

@@ -11,6 +11,7 @@ final class Conv2dLayer: Layer {
     let outputGradRows: FloatBuffer  // [batchSlices, OC, imagesPerSlice*OH*OW] scratch
     let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
     let partialGrads: FloatBuffer    // [batchSlices, OC*C*K*K + OC] per-slice weight and bias gradients
+    let padded: FloatBuffer          // [batchSlices, C, H+2p, W+2p] scratch for im2col and col2im (empty without padding)
 
     init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool, pool: ThreadPool) {
         self.geometry = geometry
@@ -27,6 +28,7 @@ final class Conv2dLayer: Layer {
         outputGradRows = FloatBuffer(count: gradientSlices * geometry.outChannels * imagesPerSlice * geometry.outPixels)
         columnGrad = FloatBuffer(count: gradientSlices * geometry.patchSize * geometry.outPixels)
         partialGrads = FloatBuffer(count: gradientSlices * (geometry.outChannels * geometry.patchSize + geometry.outChannels))
+        padded = FloatBuffer(count: batchSlices * geometry.paddedInputSize)
     }
 
     private var sliceColumnsSize: Int { geometry.patchSize * imagesPerSlice * geometry.outPixels }
@@ -37,14 +39,15 @@ final class Conv2dLayer: Layer {
         pool.parallelFor(batchSlices) { slice in
             let images = sliceRange(slice, batch: batch)
             let sliceColumns = columns.pointer + slice * sliceColumnsSize
+            let slicePadded = g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil
             if training {
                 guard !images.isEmpty else { return }
                 conv2dForward(output: output + images.lowerBound * g.outputSize, columns: sliceColumns,
-                              input: input + images.lowerBound * g.inputSize, images: images.count,
-                              weight: weight, bias: bias, g)
+                              padded: slicePadded, input: input + images.lowerBound * g.inputSize,
+                              images: images.count, weight: weight, bias: bias, g)
             } else {
                 for image in images {
-                    conv2dForward(output: output + image * g.outputSize, columns: sliceColumns,
+                    conv2dForward(output: output + image * g.outputSize, columns: sliceColumns, padded: slicePadded,
                                   input: input + image * g.inputSize, images: 1, weight: weight, bias: bias, g)
                 }
             }
@@ -63,6 +66,7 @@ final class Conv2dLayer: Layer {
                            inputGrad: inputGrad.map { $0 + images.lowerBound * g.inputSize },
                            outputGradRows: outputGradRows.pointer + slice * g.outChannels * imagesPerSlice * g.outPixels,
                            columnGrad: columnGrad.pointer + slice * g.patchSize * g.outPixels,
+                           padded: g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil,
                            outputGrad: outputGrad + images.lowerBound * g.outputSize,
                            columns: columns.pointer + slice * sliceColumnsSize, images: images.count, weight: weight, g)
         }

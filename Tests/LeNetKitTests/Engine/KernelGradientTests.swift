@@ -17,7 +17,9 @@ import Testing
     func convOutput(_ input: [Float], _ weight: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
         var output = [Float](repeating: 0, count: Self.images * g.outputSize)
         var columns = [Float](repeating: 0, count: Self.images * g.patchSize * g.outPixels)
-        conv2dForward(output: &output, columns: &columns, input: input, images: Self.images, weight: weight, bias: bias, g)
+        var padded = [Float](repeating: 0, count: g.paddedInputSize)
+        conv2dForward(output: &output, columns: &columns, padded: &padded, input: input, images: Self.images,
+                      weight: weight, bias: bias, g)
         return output
     }
 
@@ -29,7 +31,8 @@ import Testing
         let rowStride = g.outPixels + 3  // rows apart, as when images sit side by side
         var fast = [Float](repeating: -7, count: g.patchSize * rowStride)
         var reference = fast
-        im2col(&fast, rowStride: rowStride, image, g)
+        var padded = [Float](repeating: 0, count: g.paddedInputSize)
+        im2col(&fast, rowStride: rowStride, image, g, padded: &padded)
         im2colReference(&reference, rowStride: rowStride, image, g)
         #expect(fast == reference)
 
@@ -37,11 +40,11 @@ import Testing
         let y = random.floats(g.patchSize * g.outPixels)
         var folded = random.floats(g.inputSize), foldedReference = folded
         let start = folded
-        col2imAdd(&folded, y, g)
+        col2imAdd(&folded, y, g, padded: &padded)
         col2imAddReference(&foldedReference, y, g)
         #expect(maxRelativeDifference(folded, foldedReference) < 1e-6)
         var dense = [Float](repeating: 0, count: g.patchSize * g.outPixels)
-        im2col(&dense, image, g)
+        im2col(&dense, image, g, padded: &padded)
         let added = zip(folded, start).map { $0 - $1 }
         #expect(abs(dot(dense, y) - dot(image, added)) < 1e-3 * max(1, abs(dot(dense, y))))
     }
@@ -77,9 +80,12 @@ import Testing
         var outputGradRows = [Float](repeating: 0, count: n * g.outputSize)
         var columns = [Float](repeating: 0, count: n * g.patchSize * g.outPixels)
         var output = [Float](repeating: 0, count: n * g.outputSize)
-        conv2dForward(output: &output, columns: &columns, input: image, images: n, weight: weight, bias: bias, g)
+        var padded = [Float](repeating: 0, count: g.paddedInputSize)
+        conv2dForward(output: &output, columns: &columns, padded: &padded, input: image, images: n,
+                      weight: weight, bias: bias, g)
         conv2dBackward(weightGrad: &weightGrad, biasGrad: &biasGrad, inputGrad: &imageGrad, outputGradRows: &outputGradRows,
-                       columnGrad: &columnGrad, outputGrad: r, columns: columns, images: n, weight: weight, g)
+                       columnGrad: &columnGrad, padded: &padded, outputGrad: r, columns: columns, images: n,
+                       weight: weight, g)
 
         let (w, b, x) = (weight, bias, image)
         #expect(gradientMismatch(weightGrad, numericGradient(&weight) { dot(convOutput(x, $0, b, g), r) }) == nil)

@@ -29,14 +29,18 @@ public struct ConvGeometry: Equatable, Sendable {
     /// Columns of the im2col matrix: one per output pixel (OH*OW).
     public var outPixels: Int { outHeight * outWidth }
     public var inputSize: Int { inChannels * height * width }
+    /// Scratch for one zero-padded image [C, H+2p, W+2p] that im2col and col2im use
+    /// when there is padding (0 when there is none).
+    public var paddedInputSize: Int { padding > 0 ? inChannels * (height + 2 * padding) * (width + 2 * padding) : 0 }
     public var outputSize: Int { outChannels * outPixels }
 }
 
 /// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
 /// the order of PyTorch's weight layout [OC, C, K, K]; padding reads as zero.
 /// Rows are `rowStride` apart (default OH*OW), so several images can sit side by side.
+/// `padded` is scratch of `g.paddedInputSize` floats (needed only when there is padding).
 public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
-                   _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
+                   _ image: UnsafePointer<Float>, _ g: ConvGeometry, padded: UnsafeMutablePointer<Float>?) {
     let stride = rowStride ?? g.outPixels
     guard g.stride == 1 else {
         im2colReference(columns, rowStride: stride, image, g)
@@ -45,27 +49,25 @@ public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil
     // Stride 1: every row segment is a straight copy once the image is padded, so pad
     // it first (a small copy per image) and copy with a loop chosen once for the width.
     let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
-    let paddedCount = g.padding > 0 ? g.inChannels * paddedHeight * paddedWidth : 0
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedCount) { scratch in
-        var source = image
-        if g.padding > 0, let padded = scratch.baseAddress {
-            padded.initialize(repeating: 0, count: paddedCount)
-            for c in 0..<g.inChannels {
-                for y in 0..<g.height {
-                    copyFloats(padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding,
-                               image + (c * g.height + y) * g.width, count: g.width)
-                }
+    var source = image
+    if g.padding > 0 {
+        guard let padded else { preconditionFailure("im2col with padding needs a padded-image scratch") }
+        padded.update(repeating: 0, count: g.paddedInputSize)
+        for c in 0..<g.inChannels {
+            for y in 0..<g.height {
+                copyFloats(padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding,
+                           image + (c * g.height + y) * g.width, count: g.width)
             }
-            source = UnsafePointer(padded)
         }
-        let ow = g.outWidth
-        if ow >= 16 {
-            unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: WideRows.self)
-        } else if ow >= 8 {
-            unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: MediumRows.self)
-        } else {
-            unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: NarrowRows.self)
-        }
+        source = UnsafePointer(padded)
+    }
+    let ow = g.outWidth
+    if ow >= 16 {
+        unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: WideRows.self)
+    } else if ow >= 8 {
+        unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: MediumRows.self)
+    } else {
+        unfoldStride1(columns, rowStride: stride, source, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g, copy: NarrowRows.self)
     }
 }
 
@@ -150,8 +152,10 @@ private func unfoldStride1<Copier: RowCopier>(_ columns: UnsafeMutablePointer<Fl
 }
 
 /// The adjoint of im2col: adds each column entry back onto the pixel it came from.
-/// `image` [C, H, W] is accumulated into, not overwritten.
-public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
+/// `image` [C, H, W] is accumulated into, not overwritten. `padded` is scratch of
+/// `g.paddedInputSize` floats (needed only when there is padding).
+public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry,
+                      padded: UnsafeMutablePointer<Float>?) {
     guard g.stride == 1 else {
         col2imAddReference(image, columns, g)
         return
@@ -163,16 +167,13 @@ public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePoi
         foldStride1(image, columns, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g)
         return
     }
-    let paddedCount = g.inChannels * paddedHeight * paddedWidth
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedCount) { scratch in
-        guard let padded = scratch.baseAddress else { return }
-        padded.initialize(repeating: 0, count: paddedCount)
-        foldStride1(padded, columns, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g)
-        for c in 0..<g.inChannels {
-            for y in 0..<g.height {
-                addFloats(image + (c * g.height + y) * g.width,
-                          padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding, count: g.width)
-            }
+    guard let padded else { preconditionFailure("col2im with padding needs a padded-image scratch") }
+    padded.update(repeating: 0, count: g.paddedInputSize)
+    foldStride1(padded, columns, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g)
+    for c in 0..<g.inChannels {
+        for y in 0..<g.height {
+            addFloats(image + (c * g.height + y) * g.width,
+                      padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding, count: g.width)
         }
     }
 }
@@ -223,13 +224,14 @@ private func foldStride1(_ target: UnsafeMutablePointer<Float>, _ columns: Unsaf
 
 /// Forward of `images` images side by side: for each, `output` [OC, OH*OW] =
 /// weight [OC, C*K*K] · its columns + bias [OC]. `columns` [C*K*K, images*OH*OW]
-/// is filled from `input` [images, C, H, W] and kept for the backward pass.
+/// is filled from `input` [images, C, H, W] and kept for the backward pass; `padded`
+/// is im2col's scratch (`g.paddedInputSize` floats).
 public func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>,
-                          input: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>,
-                          bias: UnsafePointer<Float>, _ g: ConvGeometry) {
+                          padded: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, images: Int,
+                          weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, _ g: ConvGeometry) {
     let pixels = g.outPixels, rowStride = images * pixels
     for image in 0..<images {
-        im2col(columns + image * pixels, rowStride: rowStride, input + image * g.inputSize, g)
+        im2col(columns + image * pixels, rowStride: rowStride, input + image * g.inputSize, g, padded: padded)
         let out = output + image * g.outputSize
         for oc in 0..<g.outChannels { (out + oc * pixels).update(repeating: bias[oc], count: pixels) }
         gemm(MutableMatrixView(out, rows: g.outChannels, columns: pixels),
@@ -241,11 +243,12 @@ public func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMu
 
 /// Backward of the forward above, for the same `images`. Writes their summed weight
 /// gradient [OC, C*K*K] and bias gradient [OC]; when `inputGrad` is given, writes the
-/// input gradient [images, C, H, W] there. Scratch: `outputGradRows` [OC, images*OH*OW]
-/// and `columnGrad` [C*K*K, OH*OW].
+/// input gradient [images, C, H, W] there. Scratch: `outputGradRows` [OC, images*OH*OW],
+/// `columnGrad` [C*K*K, OH*OW] and `padded` (`g.paddedInputSize` floats).
 public func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
                            inputGrad: UnsafeMutablePointer<Float>?, outputGradRows: UnsafeMutablePointer<Float>,
-                           columnGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                           columnGrad: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>?,
+                           outputGrad: UnsafePointer<Float>,
                            columns: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>, _ g: ConvGeometry) {
     let pixels = g.outPixels, rowStride = images * pixels
     // Lay each channel's gradients of all images in one row, so that the weight
@@ -269,7 +272,7 @@ public func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: Un
              MatrixView(outputGrad + image * g.outputSize, rows: g.outChannels, columns: pixels), accumulate: false)
         let imageGrad = inputGrad + image * g.inputSize
         imageGrad.update(repeating: 0, count: g.inputSize)
-        col2imAdd(imageGrad, columnGrad, g)
+        col2imAdd(imageGrad, columnGrad, g, padded: padded)
     }
 }
 

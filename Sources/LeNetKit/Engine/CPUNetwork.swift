@@ -22,6 +22,7 @@ public final class CPUNetwork: Network {
         self.definition = definition
         self.maxBatch = maxBatch
         self.trainable = trainable
+        classes = definition.classes
         store = ParameterStore(definition: definition)
         pool = ThreadPool(threadCount: threads)
         labelBuffer = Int32Buffer(count: maxBatch)
@@ -67,7 +68,8 @@ public final class CPUNetwork: Network {
 
     public var inputs: UnsafeMutablePointer<Float> { activations[0].pointer }
     public var labels: UnsafeMutablePointer<Int32> { labelBuffer.pointer }
-    private var classes: Int { definition.classes }
+    /// Logits per sample (computed once: the definition derives it from every layer's shape).
+    private let classes: Int
 
     /// Forward through every layer; returns the logits [batch, classes].
     @discardableResult

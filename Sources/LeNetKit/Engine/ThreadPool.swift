@@ -1,6 +1,14 @@
 import Foundation
 
-/// A fixed set of worker threads that run the tasks of one `parallelFor` at a time.
+/// Work made of independent tasks 0..<count for `ThreadPool.run`. A conforming object
+/// is made once and holds the current call's arguments in stored properties, so that
+/// running it allocates nothing (a closure handed to other threads would be copied to
+/// the heap on every call).
+public protocol ParallelWork: AnyObject {
+    func run(task: Int)
+}
+
+/// A fixed set of worker threads that run the tasks of one piece of work at a time.
 ///
 /// Task `i` always runs on worker `i % threadCount`, and callers give each task
 /// its own output and scratch, indexed by task, never by thread: results do not
@@ -15,7 +23,7 @@ public final class ThreadPool: @unchecked Sendable {
     private var generation = 0
     private var busyWorkers = 0
     private var taskCount = 0
-    private var job: ((Int) -> Void)?
+    private var job: (any ParallelWork)?
     private var shuttingDown = false
     private var workers: [Thread] = []
 
@@ -47,29 +55,27 @@ public final class ThreadPool: @unchecked Sendable {
         workDone.deallocate()
     }
 
-    /// Runs `body(0..<count)` across the pool and returns when all are done.
-    public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    /// Runs `work.run(task:)` for tasks 0..<count across the pool and returns when all are done.
+    public func run(_ work: some ParallelWork, tasks count: Int) {
         if threadCount == 1 || count <= 1 {
-            for task in 0..<count { body(task) }
+            for task in 0..<count { work.run(task: task) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            pthread_mutex_lock(mutex)
-            job = body
-            taskCount = count
-            busyWorkers = threadCount - 1
-            generation &+= 1
-            pthread_cond_broadcast(workAvailable)
-            pthread_mutex_unlock(mutex)
+        pthread_mutex_lock(mutex)
+        job = work
+        taskCount = count
+        busyWorkers = threadCount - 1
+        generation &+= 1
+        pthread_cond_broadcast(workAvailable)
+        pthread_mutex_unlock(mutex)
 
-            var task = 0
-            while task < count { body(task); task += threadCount }
+        var task = 0
+        while task < count { work.run(task: task); task += threadCount }
 
-            pthread_mutex_lock(mutex)
-            while busyWorkers > 0 { pthread_cond_wait(workDone, mutex) }
-            job = nil
-            pthread_mutex_unlock(mutex)
-        }
+        pthread_mutex_lock(mutex)
+        while busyWorkers > 0 { pthread_cond_wait(workDone, mutex) }
+        job = nil
+        pthread_mutex_unlock(mutex)
     }
 
     private func workerLoop(_ worker: Int) {
@@ -79,13 +85,13 @@ public final class ThreadPool: @unchecked Sendable {
             while generation == seenGeneration && !shuttingDown { pthread_cond_wait(workAvailable, mutex) }
             if shuttingDown { break }
             seenGeneration = generation
-            let body = job
+            let work = job
             let count = taskCount
             pthread_mutex_unlock(mutex)
 
-            if let body {
+            if let work {
                 var task = worker
-                while task < count { body(task); task += threadCount }
+                while task < count { work.run(task: task); task += threadCount }
             }
 
             pthread_mutex_lock(mutex)

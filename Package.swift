@@ -13,7 +13,7 @@ let speedFlags: [SwiftSetting] =
 
 let package = Package(
     name: "lenet",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .library(name: "LeNetKit", targets: ["LeNetKit"]),
         .executable(name: "lenet", targets: ["lenet"]),
@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // `lenet serve` only (the library does not depend on it).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -42,6 +44,7 @@ let package = Package(
             dependencies: [
                 "LeNetKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: speedFlags
         ),

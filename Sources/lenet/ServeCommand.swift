@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LeNetKit
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "A web page to draw digits on and see the network's guesses live, and a JSON API.",
+        discussion: """
+        GET / is the drawing page; POST /api/predict takes a PNG body or JSON {"pixels": [784 numbers]} \
+        and answers {"digit", "probabilities", "pixels"} (the 28x28 the network saw); GET /healthz. \
+        Bodies over 1 MB get 413, malformed input 400, 415 or 422, each with {"error": "..."}.
+        """
+    )
+
+    @Option(help: "The checkpoint (.safetensors).")
+    var checkpoint: String
+
+    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port (0: any free port, printed on start).")
+    var port = 8080
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+    }
+
+    func run() async throws {
+        let predictor = try Predictor(checkpointPath: checkpoint)
+        let api = PredictionAPI(predictor: predictor, maxBodyBytes: 1 << 20)
+        let router = Router()
+        router.get("/") { _, _ in
+            Self.reply(200, DrawPage.html, type: "text/html; charset=utf-8")
+        }
+        router.get("/healthz") { _, _ in Self.reply(api.health) }
+        router.post("/api/predict") { request, _ -> Response in
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > api.maxBodyBytes {
+                return Self.reply(api.tooLarge())
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: api.maxBodyBytes)
+            } catch {
+                return Self.reply(api.tooLarge())
+            }
+            let bytes = [UInt8](body.readableBytesView)
+            return Self.reply(api.predict(body: bytes, contentType: request.headers[.contentType]))
+        }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "lenet"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                // Unbuffered, so that a parent process reading the pipe sees it at once.
+                let line = "Serving \(predictor.checkpoint.variant.rawValue) from \(checkpoint) on http://\(host):\(bound)/\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+        )
+        try await app.runService()
+    }
+
+    static func reply(_ reply: PredictionAPI.Reply) -> Response {
+        self.reply(reply.status, reply.body, type: "application/json")
+    }
+
+    static func reply(_ status: Int, _ text: String, type: String) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: type, .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// The drawing page: a canvas for mouse, pen and touch (pointer events), live probability
+/// bars, and the 28x28 the network saw.
+enum DrawPage {
+    static let html = #"""
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>lenet: draw a digit</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+  main { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
+  #pad { border: 1px solid #888; background: #fff; touch-action: none; cursor: crosshair; width: 280px; height: 280px; }
+  #preview { border: 1px solid #888; image-rendering: pixelated; width: 112px; height: 112px; background: #000; }
+  #bars { border-collapse: collapse; }
+  #bars td { padding: 2px 6px; }
+  .bar { display: inline-block; height: 14px; background: #3a6ea5; }
+  .best .bar { background: #d2691e; }
+  #digit { font-size: 3em; font-weight: bold; min-height: 1.2em; }
+  button { font-size: 1em; padding: 0.3em 1em; }
+  #status { color: #a00; min-height: 1.2em; }
+</style>
+</head>
+<body>
+<h1>Draw a digit</h1>
+<main>
+  <div>
+    <canvas id="pad" width="280" height="280"></canvas><br>
+    <button id="clear" type="button">Clear</button>
+    <p id="status"></p>
+  </div>
+  <div>
+    <div>Prediction: <span id="digit"></span></div>
+    <table id="bars"></table>
+  </div>
+  <div>
+    <div>What the network saw (28x28)</div>
+    <canvas id="preview" width="28" height="28"></canvas>
+  </div>
+</main>
+<script>
+"use strict";
+const pad = document.getElementById("pad"), ctx = pad.getContext("2d");
+const preview = document.getElementById("preview").getContext("2d");
+const bars = document.getElementById("bars"), digitOut = document.getElementById("digit");
+const status = document.getElementById("status");
+const rows = [];
+for (let d = 0; d < 10; d++) {
+  const tr = bars.insertRow(), label = tr.insertCell(), cell = tr.insertCell(), value = tr.insertCell();
+  label.textContent = d;
+  const bar = document.createElement("span"); bar.className = "bar"; bar.style.width = "0px";
+  cell.appendChild(bar); cell.style.width = "210px";
+  rows.push({ tr, bar, value });
+}
+function clearPad() {
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, pad.width, pad.height);
+  preview.clearRect(0, 0, 28, 28); digitOut.textContent = ""; status.textContent = "";
+  for (const r of rows) { r.bar.style.width = "0px"; r.value.textContent = ""; r.tr.className = ""; }
+  inked = false;
+}
+let drawing = false, last = null, inked = false, busy = false, again = false;
+function point(e) {
+  const box = pad.getBoundingClientRect();
+  return { x: (e.clientX - box.left) * pad.width / box.width, y: (e.clientY - box.top) * pad.height / box.height };
+}
+function stroke(to) {
+  ctx.strokeStyle = "#000"; ctx.lineWidth = 18; ctx.lineCap = "round"; ctx.lineJoin = "round";
+  ctx.beginPath(); ctx.moveTo(last.x, last.y); ctx.lineTo(to.x, to.y); ctx.stroke();
+  last = to; inked = true; schedule();
+}
+pad.addEventListener("pointerdown", e => {
+  e.preventDefault(); pad.setPointerCapture(e.pointerId); drawing = true; last = point(e); stroke(point(e));
+});
+pad.addEventListener("pointermove", e => {
+  if (!drawing) return;
+  const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+  for (const c of (events.length ? events : [e])) stroke(point(c));
+});
+for (const name of ["pointerup", "pointercancel", "lostpointercapture"]) {
+  pad.addEventListener(name, () => { if (drawing) { drawing = false; schedule(); } });
+}
+document.getElementById("clear").addEventListener("click", clearPad);
+function schedule() { if (busy) { again = true; } else { predict(); } }
+async function predict() {
+  if (!inked) return;
+  busy = true; again = false;
+  try {
+    const blob = await new Promise(done => pad.toBlob(done, "image/png"));
+    const response = await fetch("/api/predict", { method: "POST", headers: { "Content-Type": "image/png" }, body: blob });
+    const answer = await response.json();
+    if (!response.ok) { status.textContent = answer.error || response.statusText; return; }
+    if (!inked) return;
+    status.textContent = "";
+    show(answer);
+  } catch (error) {
+    status.textContent = String(error);
+  } finally {
+    busy = false;
+    if (again) setTimeout(schedule, 0);
+  }
+}
+function show(answer) {
+  digitOut.textContent = answer.digit;
+  answer.probabilities.forEach((p, d) => {
+    rows[d].bar.style.width = Math.round(p * 200) + "px";
+    rows[d].value.textContent = (p * 100).toFixed(1) + "%";
+    rows[d].tr.className = d === answer.digit ? "best" : "";
+  });
+  const image = preview.createImageData(28, 28);
+  answer.pixels.forEach((v, i) => {
+    const level = Math.round(v * 255);
+    image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = level; image.data[4 * i + 3] = 255;
+  });
+  preview.putImageData(image, 0, 0);
+}
+clearPad();
+</script>
+</body>
+</html>
+"""#
+}

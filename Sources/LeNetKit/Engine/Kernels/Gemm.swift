@@ -189,7 +189,9 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
 /// at the end. A short column block repeats its last column (computed, not stored).
 func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
     let m = c.rows, n = c.columns, k = a.columns
-    let vectorEnd = k & ~15
+    // With k >= 16 the last k % 16 terms go in one more vector step ending at k, its
+    // lanes already summed masked off; only a shorter k leaves terms to scalar code.
+    let vectorEnd = k >= 16 ? k : 0
     let ars = a.rowStride, bcs = b.columnStride
     var i0 = 0
     while i0 < m {
@@ -207,7 +209,7 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
             case 2: sums = dotSums2(a0, ars, b0, b1, b2, b3, vectorEnd)
             default: sums = dotSums1(a0, b0, b1, b2, b3, vectorEnd)
             }
-            // The shared dimension's last k % 16 terms, then the store.
+            // Terms left to scalar code (k < 16 only), then the store.
             for r in 0..<rows {
                 let ar = a0 + r * ars
                 for col in 0..<cols {
@@ -224,67 +226,85 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
     }
 }
 
-/// 4 rows (a0, a0 + ars, ...) x 4 columns of dot products over [0, vectorEnd).
+/// The multiplier for the step ending at `end` (past the whole vectors): lanes that the
+/// whole vectors already covered are 0, the rest 1.
+@inline(__always)
+private func tailMask(end: Int) -> Vector {
+    let covered = (end & ~15) - (end - 16)  // lanes of the final step already summed
+    var mask = Vector(repeating: 1)
+    for lane in 0..<16 where lane < covered { mask[lane] = 0 }
+    return mask
+}
+
+/// 4 rows (a0, a0 + ars, ...) x 4 columns of dot products over [0, end) (end >= 16, or 0).
 @inline(__always)
 private func dotSums4(_ a0: UnsafePointer<Float>, _ ars: Int, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
-                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ vectorEnd: Int) -> Vector {
+                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ end: Int) -> Vector {
     let a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars
     var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
     var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
     var s20 = Vector(), s21 = Vector(), s22 = Vector(), s23 = Vector()
     var s30 = Vector(), s31 = Vector(), s32 = Vector(), s33 = Vector()
-    var p = 0
-    while p < vectorEnd {
+    @inline(__always) func step(_ p: Int, _ mask: Vector?) {
         let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
-        var w = load(a0 + p)
+        var w = masked(load(a0 + p), mask)
         s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
-        w = load(a1 + p)
+        w = masked(load(a1 + p), mask)
         s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
-        w = load(a2 + p)
+        w = masked(load(a2 + p), mask)
         s20 = s20.addingProduct(w, x0); s21 = s21.addingProduct(w, x1); s22 = s22.addingProduct(w, x2); s23 = s23.addingProduct(w, x3)
-        w = load(a3 + p)
+        w = masked(load(a3 + p), mask)
         s30 = s30.addingProduct(w, x0); s31 = s31.addingProduct(w, x1); s32 = s32.addingProduct(w, x2); s33 = s33.addingProduct(w, x3)
-        p += 16
     }
+    var p = 0
+    while p + 16 <= end { step(p, nil); p += 16 }
+    if p < end { step(end - 16, tailMask(end: end)) }
     return Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
                   horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
                   horizontalSum(s20), horizontalSum(s21), horizontalSum(s22), horizontalSum(s23),
                   horizontalSum(s30), horizontalSum(s31), horizontalSum(s32), horizontalSum(s33))
 }
 
-/// 2 rows x 4 columns; lanes 8-15 are zero.
+/// 2 rows x 4 columns over [0, end); lanes 8-15 are zero.
 @inline(__always)
 private func dotSums2(_ a0: UnsafePointer<Float>, _ ars: Int, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
-                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ vectorEnd: Int) -> Vector {
+                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ end: Int) -> Vector {
     let a1 = a0 + ars
     var s00 = Vector(), s01 = Vector(), s02 = Vector(), s03 = Vector()
     var s10 = Vector(), s11 = Vector(), s12 = Vector(), s13 = Vector()
-    var p = 0
-    while p < vectorEnd {
+    @inline(__always) func step(_ p: Int, _ mask: Vector?) {
         let x0 = load(b0 + p), x1 = load(b1 + p), x2 = load(b2 + p), x3 = load(b3 + p)
-        var w = load(a0 + p)
+        var w = masked(load(a0 + p), mask)
         s00 = s00.addingProduct(w, x0); s01 = s01.addingProduct(w, x1); s02 = s02.addingProduct(w, x2); s03 = s03.addingProduct(w, x3)
-        w = load(a1 + p)
+        w = masked(load(a1 + p), mask)
         s10 = s10.addingProduct(w, x0); s11 = s11.addingProduct(w, x1); s12 = s12.addingProduct(w, x2); s13 = s13.addingProduct(w, x3)
-        p += 16
     }
+    var p = 0
+    while p + 16 <= end { step(p, nil); p += 16 }
+    if p < end { step(end - 16, tailMask(end: end)) }
     return Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
                   horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
                   0, 0, 0, 0, 0, 0, 0, 0)
 }
 
-/// 1 row x 4 columns; lanes 4-15 are zero.
+/// 1 row x 4 columns over [0, end); lanes 4-15 are zero.
 @inline(__always)
 private func dotSums1(_ a0: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
-                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ vectorEnd: Int) -> Vector {
+                      _ b2: UnsafePointer<Float>, _ b3: UnsafePointer<Float>, _ end: Int) -> Vector {
     var s0 = Vector(), s1 = Vector(), s2 = Vector(), s3 = Vector()
-    var p = 0
-    while p < vectorEnd {
-        let w = load(a0 + p)
+    @inline(__always) func step(_ p: Int, _ mask: Vector?) {
+        let w = masked(load(a0 + p), mask)
         s0 = s0.addingProduct(w, load(b0 + p)); s1 = s1.addingProduct(w, load(b1 + p))
         s2 = s2.addingProduct(w, load(b2 + p)); s3 = s3.addingProduct(w, load(b3 + p))
-        p += 16
     }
+    var p = 0
+    while p + 16 <= end { step(p, nil); p += 16 }
+    if p < end { step(end - 16, tailMask(end: end)) }
     return Vector(horizontalSum(s0), horizontalSum(s1), horizontalSum(s2), horizontalSum(s3), 0, 0, 0, 0,
                   0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+@inline(__always) private func masked(_ v: Vector, _ mask: Vector?) -> Vector {
+    if let mask { return v * mask }
+    return v
 }

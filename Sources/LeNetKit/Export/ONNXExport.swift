@@ -130,7 +130,7 @@ public enum ONNXExport {
 
     /// Writes the ONNX model through a temporary file, fsync and rename.
     public static func write(_ checkpoint: Checkpoint, to path: String) throws {
-        try FileIO.writeAtomically(serialized(checkpoint), to: path)
+        try LocalFile.writeAtomically(serialized(checkpoint), to: path) { CheckpointError(file: $0, message: $1) }
     }
 
     // MARK: Building blocks

@@ -44,6 +44,9 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Sendable, Equata
         self.message = message
     }
 
+    /// For `LocalFile`: an I/O failure on `file`.
+    static let forFile: LocalFile.Failure = { SafeTensorsError(file: $0, message: $1) }
+
     public var description: String {
         file.isEmpty ? message : "\(file): \(message)"
     }
@@ -250,7 +253,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
 
     /// Reads and strictly validates the file at `path`.
     public init(contentsOf path: String) throws {
-        let bytes = try FileIO.readAll(path: path)
+        let bytes = try LocalFile.readAll(path, failure: SafeTensorsError.forFile)
         try self.init(bytes: bytes, source: path)
     }
 
@@ -472,7 +475,7 @@ public struct SafeTensorsFile: Sendable, Equatable {
     /// temporary file is removed and `path` is untouched.
     public func write(to path: String) throws {
         let bytes = try serialized()
-        try FileIO.writeAtomically(bytes, to: path)
+        try LocalFile.writeAtomically(bytes, to: path, failure: SafeTensorsError.forFile)
     }
 
     // MARK: Checked access by name
@@ -845,103 +848,3 @@ enum JSONWriter {
 }
 
 // MARK: - Files
-
-/// Whole-file reads and atomic writes with POSIX calls, reporting errno.
-enum FileIO {
-    static func errorText(_ code: Int32) -> String {
-        guard let text = strerror(code) else { return "error \(code)" }
-        return String(cString: text)
-    }
-
-    static func readAll(path: String) throws -> [UInt8] {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else {
-            throw SafeTensorsError(file: path, message: "cannot open: \(errorText(errno))")
-        }
-        defer { _ = close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            throw SafeTensorsError(file: path, message: "cannot stat: \(errorText(errno))")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw SafeTensorsError(file: path, message: "not a regular file")
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(info.st_size))
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SafeTensorsError(file: path, message: "read failed: \(errorText(errno))")
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return bytes
-    }
-
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        func fail(_ what: String, _ code: Int32) -> SafeTensorsError {
-            SafeTensorsError(file: path, message: "\(what): \(errorText(code))")
-        }
-        let directory: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = slash == path.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
-        var descriptor: Int32 = -1
-        var temporary = ""
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<16 {
-            temporary = "\(path).tmp-\(getpid())-\(String(generator.next() & 0xFFFF_FFFF, radix: 16))"
-            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-            if descriptor >= 0 || errno != EEXIST { break }
-        }
-        guard descriptor >= 0 else {
-            throw fail("cannot create temporary file \(temporary)", errno)
-        }
-        var done = false
-        defer {
-            if !done { _ = unlink(temporary) }
-        }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { raw in
-                posixWrite(descriptor, raw.baseAddress.map { $0 + written }, raw.count - written)
-            }
-            if count < 0 {
-                if errno == EINTR { continue }
-                let code = errno
-                _ = close(descriptor)
-                throw fail("write to temporary file failed", code)
-            }
-            written += count
-        }
-        guard fsync(descriptor) == 0 else {
-            let code = errno
-            _ = close(descriptor)
-            throw fail("fsync of temporary file failed", code)
-        }
-        guard close(descriptor) == 0 else {
-            throw fail("close of temporary file failed", errno)
-        }
-        guard rename(temporary, path) == 0 else {
-            throw fail("cannot rename temporary file into place", errno)
-        }
-        done = true
-        // Make the rename itself durable; failure here leaves a complete file either way.
-        let directoryDescriptor = open(directory, O_RDONLY)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            _ = close(directoryDescriptor)
-        }
-    }
-}
-
-/// `write(2)`, wrapped so the call is not resolved against `SafeTensorsFile.write(to:)`.
-@inline(__always)
-private func posixWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
-    write(descriptor, buffer, count)
-}

@@ -117,7 +117,7 @@ enum DrawPage {
 const pad = document.getElementById("pad"), ctx = pad.getContext("2d");
 const preview = document.getElementById("preview").getContext("2d");
 const bars = document.getElementById("bars"), digitOut = document.getElementById("digit");
-const status = document.getElementById("status");
+const statusOut = document.getElementById("status");
 const rows = [];
 for (let d = 0; d < 10; d++) {
   const tr = bars.insertRow(), label = tr.insertCell(), cell = tr.insertCell(), value = tr.insertCell();
@@ -128,7 +128,7 @@ for (let d = 0; d < 10; d++) {
 }
 function clearPad() {
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, pad.width, pad.height);
-  preview.clearRect(0, 0, 28, 28); digitOut.textContent = ""; status.textContent = "";
+  preview.clearRect(0, 0, 28, 28); digitOut.textContent = ""; statusOut.textContent = "";
   for (const r of rows) { r.bar.style.width = "0px"; r.value.textContent = ""; r.tr.className = ""; }
   inked = false;
 }
@@ -162,12 +162,12 @@ async function predict() {
     const blob = await new Promise(done => pad.toBlob(done, "image/png"));
     const response = await fetch("/api/predict", { method: "POST", headers: { "Content-Type": "image/png" }, body: blob });
     const answer = await response.json();
-    if (!response.ok) { status.textContent = answer.error || response.statusText; return; }
+    if (!response.ok) { statusOut.textContent = answer.error || response.statusText; return; }
     if (!inked) return;
-    status.textContent = "";
+    statusOut.textContent = "";
     show(answer);
   } catch (error) {
-    status.textContent = String(error);
+    statusOut.textContent = String(error);
   } finally {
     busy = false;
     if (again) setTimeout(schedule, 0);

@@ -81,6 +81,7 @@ enum DrawPage {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>lenet: draw a digit</title>
+<link rel="icon" href="data:,">
 <style>
   body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
   main { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }

@@ -26,6 +26,7 @@ import Testing
         let first = try Self.run(seed: 3, threads: 2, model: model)
         #expect(try Self.run(seed: 3, threads: 2, model: model) == first)
         #expect(try Self.run(seed: 3, threads: 1, model: model) == first)
+        #expect(try Self.run(seed: 3, threads: 8, model: model) == first)
         #expect(try Self.run(seed: 4, threads: 2, model: model) != first)
     }
 

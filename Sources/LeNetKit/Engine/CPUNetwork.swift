@@ -31,8 +31,16 @@ public final class CPUNetwork: Network {
         var activations = [FloatBuffer(count: maxBatch * shapes[0].reduce(1, *))]
         var grads = [FloatBuffer(count: 0)]
         var layers: [any Layer] = []
+        /// A ReLU right before a 2x2 max pool is done by the pool (they commute), saving
+        /// a pass over the largest activations forward and backward.
+        func reluFusedIntoNextPool(_ index: Int) -> Bool {
+            guard definition.layers[index] == .relu, index + 1 < definition.layers.count,
+                  case .maxPool2d(let size) = definition.layers[index + 1] else { return false }
+            return MaxPool2dLayer.canRectify(inputShape: shapes[index + 1], size: size)
+        }
         for (index, spec) in definition.layers.enumerated() {
             let inShape = shapes[index], outSize = shapes[index + 1].reduce(1, *)
+            let passesThrough = spec == .flatten || reluFusedIntoNextPool(index)
             switch spec {
             case .conv2d(let name, let inChannels, let outChannels, let kernel, let stride, let padding):
                 let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, height: inShape[1],
@@ -42,18 +50,19 @@ public final class CPUNetwork: Network {
             case .batchNorm2d(let name, _):
                 layers.append(BatchNorm2dLayer(name: name, inputShape: inShape, store: store, maxBatch: maxBatch))
             case .relu:
-                layers.append(ReLULayer(features: outSize))
+                layers.append(passesThrough ? PassThroughLayer() : ReLULayer(features: outSize))
             case .maxPool2d(let size):
-                layers.append(MaxPool2dLayer(inputShape: inShape, size: size, maxBatch: maxBatch))
+                let rectifies = index > 0 && reluFusedIntoNextPool(index - 1)
+                layers.append(MaxPool2dLayer(inputShape: inShape, size: size, maxBatch: maxBatch, rectifies: rectifies))
             case .flatten:
-                layers.append(FlattenLayer())
+                layers.append(PassThroughLayer())
             case .linear(let name, let inFeatures, let outFeatures):
                 layers.append(LinearLayer(name: name, inFeatures: inFeatures, outFeatures: outFeatures, store: store))
             case .dropout(let p):
                 layers.append(DropoutLayer(p: p, features: outSize, maxBatch: maxBatch))
             }
-            if spec == .flatten {
-                // Same memory, new shape.
+            if passesThrough {
+                // Same memory (a new shape, or values the next layer will rectify).
                 activations.append(activations[index])
                 grads.append(index == 0 ? FloatBuffer(count: maxBatch * outSize) : grads[index])
             } else {

@@ -18,14 +18,23 @@ final class ReLULayer: Layer {
 
 final class MaxPool2dLayer: Layer {
     let channels, height, width, size: Int
+    /// Whether this layer also applies the ReLU before it (the network fuses the two).
+    let rectifies: Bool
     /// 2x2 windows on even planes (LeNet's) take the fast kernels; others the plain ones.
     let usesFastKernels: Bool
     let choice: UnsafeMutableBufferPointer<UInt8>  // [maxBatch, C, H/2, W/2]: which input won each window
 
-    init(inputShape: [Int], size: Int, maxBatch: Int) {
+    /// A fast (2x2, even-sized) pooling layer can take over the ReLU before it.
+    static func canRectify(inputShape: [Int], size: Int) -> Bool {
+        size == 2 && inputShape[1] % 2 == 0 && inputShape[2] % 2 == 0
+    }
+
+    init(inputShape: [Int], size: Int, maxBatch: Int, rectifies: Bool = false) {
         (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
         self.size = size
-        usesFastKernels = size == 2 && height % 2 == 0 && width % 2 == 0
+        usesFastKernels = Self.canRectify(inputShape: inputShape, size: size)
+        precondition(!rectifies || usesFastKernels, "only the 2x2 kernel takes over a ReLU")
+        self.rectifies = rectifies
         choice = .allocate(capacity: usesFastKernels ? maxBatch * channels * (height / 2) * (width / 2) : 0)
         choice.initialize(repeating: 0)
     }
@@ -36,7 +45,7 @@ final class MaxPool2dLayer: Layer {
                  training: Bool, generator: inout RandomGenerator) {
         if usesFastKernels {
             maxPool2x2Forward(output: output, choice: choice.baseAddress!, input: input,
-                              planes: batch * channels, height: height, width: width)
+                              planes: batch * channels, height: height, width: width, rectify: rectifies)
         } else {
             maxPoolForwardReference(output: output, input: input, planes: batch * channels,
                                     height: height, width: width, size: size)
@@ -56,9 +65,10 @@ final class MaxPool2dLayer: Layer {
     }
 }
 
-/// NCHW flattens to [N, C*H*W] without moving anything: the network gives this
-/// layer's output the same buffer as its input, so there is nothing to do.
-final class FlattenLayer: Layer {
+/// A layer that moves nothing: the network gives its output the same buffer as its
+/// input. NCHW flattens to [N, C*H*W] this way, and a ReLU that the following max
+/// pool took over becomes one.
+final class PassThroughLayer: Layer {
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
                  training: Bool, generator: inout RandomGenerator) {}
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,

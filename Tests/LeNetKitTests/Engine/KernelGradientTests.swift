@@ -163,6 +163,31 @@ import Testing
         #expect(inputGrad == referenceGrad)
     }
 
+    @Test(arguments: [(6, 4), (28, 28), (10, 10)])
+    func rectifyingMaxPoolIsReLUThenMaxPool(height: Int, width: Int) {
+        var random = TestRandom(seed: 14)
+        let planes = 2, inCount = planes * height * width, outCount = inCount / 4
+        var input = (0..<inCount).map { Float($0) * 0.01 - Float(inCount) * 0.005 }  // distinct, half negative
+        random.generator.shuffle(&input)
+        input[0] = 0; input[1] = -0.5  // a window whose maximum is exactly 0 is cut too
+        let r = random.floats(outCount)
+        var fused = [Float](repeating: 0, count: outCount), choice = [UInt8](repeating: 0, count: outCount)
+        maxPool2x2Forward(output: &fused, choice: &choice, input: input, planes: planes, height: height, width: width,
+                          rectify: true)
+        var rectified = [Float](repeating: 0, count: inCount), pooled = [Float](repeating: 0, count: outCount)
+        reluForward(output: &rectified, input: input, count: inCount)
+        maxPoolForwardReference(output: &pooled, input: rectified, planes: planes, height: height, width: width, size: 2)
+        #expect(fused == pooled)
+
+        var fusedGrad = [Float](repeating: 9, count: inCount)
+        maxPool2x2Backward(inputGrad: &fusedGrad, outputGrad: r, choice: choice, planes: planes, height: height, width: width)
+        var poolGrad = [Float](repeating: 0, count: inCount), separateGrad = [Float](repeating: 0, count: inCount)
+        maxPoolBackwardReference(inputGrad: &poolGrad, outputGrad: r, input: rectified, output: pooled,
+                                 planes: planes, height: height, width: width, size: 2)
+        reluBackward(inputGrad: &separateGrad, outputGrad: poolGrad, output: rectified, count: inCount)
+        #expect(fusedGrad == separateGrad)
+    }
+
     @Test func maxPoolTiesGoToTheFirstMaximum() {
         for input: [Float] in [[1, 1, 1, 1], [0, 2, 2, 2], [0, 1, 3, 3]] {
             var output: [Float] = [0], choice: [UInt8] = [9], inputGrad = [Float](repeating: 9, count: 4)

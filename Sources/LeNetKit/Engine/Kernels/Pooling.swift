@@ -23,8 +23,11 @@ public func maxPoolForwardReference(output: UnsafeMutablePointer<Float>, input: 
 }
 
 /// Forward of 2x2 windows on planes of even size: `output` and `choice` [planes, H/2, W/2].
+/// With `rectify` the outputs are max(·, 0): ReLU then pooling in one pass (they commute).
 public func maxPool2x2Forward(output: UnsafeMutablePointer<Float>, choice: UnsafeMutablePointer<UInt8>,
-                              input: UnsafePointer<Float>, planes: Int, height: Int, width: Int) {
+                              input: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
+                              rectify: Bool = false) {
+    let floor: Float = rectify ? 0 : -.infinity
     let oh = height / 2, ow = width / 2
     for plane in 0..<planes {
         let src = input + plane * height * width, dst = output + plane * oh * ow, pick = choice + plane * oh * ow
@@ -38,15 +41,19 @@ public func maxPool2x2Forward(output: UnsafeMutablePointer<Float>, choice: Unsaf
                 let right = UInt8(unsafeBitCast(b > a, to: UInt8.self))
                 let bottomRight = UInt8(unsafeBitCast(d > c, to: UInt8.self))
                 let fromBottom = UInt8(unsafeBitCast(bottom > top, to: UInt8.self))
-                dst[oy * ow + ox] = max(top, bottom)
-                pick[oy * ow + ox] = fromBottom &* (2 &+ bottomRight) &+ (1 &- fromBottom) &* right
+                let best = max(top, bottom)
+                dst[oy * ow + ox] = max(best, floor)
+                // 4: the ReLU cut this window (its maximum is not positive), so no input gets a gradient.
+                let cut = UInt8(unsafeBitCast(rectify && !(best > 0), to: UInt8.self))
+                pick[oy * ow + ox] = cut &* 4 &+ (1 &- cut) &* (fromBottom &* (2 &+ bottomRight) &+ (1 &- fromBottom) &* right)
             }
         }
     }
 }
 
 /// Backward of `maxPool2x2Forward`: each output gradient goes to the input its window
-/// chose, and every other input gradient is 0. `inputGrad` [planes, H, W] is overwritten.
+/// chose (none where a rectified window was cut), and every other input gradient is 0.
+/// `inputGrad` [planes, H, W] is overwritten.
 public func maxPool2x2Backward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                                choice: UnsafePointer<UInt8>, planes: Int, height: Int, width: Int) {
     let oh = height / 2, ow = width / 2

@@ -22,29 +22,30 @@ public final class ParameterStore: @unchecked Sendable {
     public internal(set) var batchesTracked: [String: Int64]
 
     public init(definition: ModelDefinition) {
-        var slots: [TensorSlot] = [], offset = 0
-        for (name, shape) in definition.layers.flatMap(\.parameterShapes) {
-            slots.append(TensorSlot(name: name, shape: shape, offset: offset))
-            offset += shape.reduce(1, *)
-        }
+        let (slots, parameterCount) = Self.layout(definition.layers.flatMap(\.parameterShapes))
         parameterSlots = slots
-        values = FloatBuffer(count: offset)
-        gradients = FloatBuffer(count: offset)
-        velocity = FloatBuffer(count: offset)
-
-        var bufferList: [TensorSlot] = [], bufferOffset = 0
-        for (name, shape) in definition.layers.flatMap(\.bufferShapes) {
-            bufferList.append(TensorSlot(name: name, shape: shape, offset: bufferOffset))
-            bufferOffset += shape.reduce(1, *)
-        }
+        values = FloatBuffer(count: parameterCount)
+        gradients = FloatBuffer(count: parameterCount)
+        velocity = FloatBuffer(count: parameterCount)
+        let (bufferList, bufferCount) = Self.layout(definition.layers.flatMap(\.bufferShapes))
         bufferSlots = bufferList
-        buffers = FloatBuffer(count: bufferOffset)
+        buffers = FloatBuffer(count: bufferCount)
         batchesTracked = [:]
         for case .batchNorm2d(let name, _) in definition.layers { batchesTracked[name] = 0 }
         resetRunningStatistics()
     }
 
     public var parameterCount: Int { values.count }
+
+    /// Consecutive slots for named tensors in one block, and the block's size.
+    private static func layout(_ tensors: [(name: String, shape: [Int])]) -> (slots: [TensorSlot], count: Int) {
+        var slots: [TensorSlot] = [], offset = 0
+        for (name, shape) in tensors {
+            slots.append(TensorSlot(name: name, shape: shape, offset: offset))
+            offset += shape.reduce(1, *)
+        }
+        return (slots, offset)
+    }
 
     public func parameterSlot(_ name: String) -> TensorSlot? { parameterSlots.first { $0.name == name } }
     public func bufferSlot(_ name: String) -> TensorSlot? { bufferSlots.first { $0.name == name } }

@@ -15,17 +15,18 @@ struct ExperimentCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
+        let output = self.output ?? RunFolder.defaultPath(name: "experiment")
+        try RunFolder.prepare(output)  // an unwritable folder is reported before any download or training
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !training.noDownload, progress: printToStandardError)
-        let output = self.output ?? RunFolder.defaultPath(name: "experiment")
-        try RunFolder.prepare(output)
         var rows: [(ModelVariant, [EpochRecord], Double)] = []
         var reportRuns: [ComparisonReport.Run] = []
         for model in ModelVariant.allCases {
             print("== \(model.rawValue)")
             let trainer = Trainer(configuration: training.configuration(model: model), dataset: dataset)
             let folder = (output as NSString).appendingPathComponent(model.rawValue)
-            let seconds = try trainInRunFolder(trainer, folder: folder)
+            // Stopped, one model can be finished with `lenet train --resume`; the comparison needs a new experiment.
+            let seconds = try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: data))
             rows.append((model, trainer.history, seconds))
             reportRuns.append(.init(name: model.rawValue, history: trainer.history, seconds: seconds,
                                     summary: ModelSummary(definition: trainer.network.definition, batchSize: training.batchSize),

@@ -18,9 +18,13 @@ enum RunFolder {
         } catch {
             throw CommandError("\(path): cannot create the run folder (\(error.localizedDescription))")
         }
-        guard FileManager.default.isWritableFile(atPath: path) else {
-            throw CommandError("\(path): the run folder is not writable")
+        // A real write, not a permission check: permissions do not tell about read-only
+        // file systems, a full disk or a root user.
+        let probe = (path as NSString).appendingPathComponent(".lenet-write-check-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
+            throw CommandError("\(path): cannot write in the run folder")
         }
+        try? FileManager.default.removeItem(atPath: probe)
     }
 
     static func writeHistory(_ history: [EpochRecord], to folder: String) throws {

@@ -21,12 +21,13 @@ struct TrainCommand: ParsableCommand {
     var resume: String?
 
     func run() throws {
+        let folder = resume ?? output ?? Self.defaultRunFolder(model: model)
+        if resume == nil { try RunFolder.prepare(folder) }  // an unwritable folder is reported before any download or training
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !training.noDownload, progress: printToStandardError)
-        let folder = resume ?? output ?? Self.defaultRunFolder(model: model)
         let trainer = try makeTrainer(dataset: dataset, folder: folder)
         RunReportFiles.printSummary(trainer.configuration)
-        try trainInRunFolder(trainer, folder: folder)
+        try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: data))
     }
 
     /// A fresh trainer, or with --resume one restored from the run folder's state.
@@ -34,11 +35,15 @@ struct TrainCommand: ParsableCommand {
         guard resume != nil else { return Trainer(configuration: training.configuration(model: model), dataset: dataset) }
         if let output, output != folder { throw CommandError("--resume continues in RUN_DIR itself; leave out --output") }
         let state = try RunCheckpoints(directory: folder).loadState()
-        guard training.epochs >= state.epochsDone else {
-            throw CommandError("\(folder) has trained \(state.epochsDone) epochs; --epochs is the total, so ask for at least that")
+        let epochs = training.epochs ?? state.configuration.epochs
+        let mustFinish = state.epochsDone + (state.epochProgress.batchesDone > 0 ? 1 : 0)
+        guard epochs >= mustFinish else {
+            throw CommandError("\(folder) has trained \(state.epochsDone) epochs\(mustFinish > state.epochsDone ? " and part of the next" : ""); --epochs is the total, so ask for at least \(mustFinish)")
         }
-        printToStandardError("Resuming \(folder) after epoch \(state.epochsDone) of \(training.epochs)")
-        return try Trainer(resuming: state, dataset: dataset, epochs: training.epochs, device: .cpu(threads: training.threads))
+        let position = state.epochProgress.batchesDone > 0
+            ? "in epoch \(state.epochsDone + 1) after batch \(state.epochProgress.batchesDone)" : "after epoch \(state.epochsDone)"
+        printToStandardError("Resuming \(folder) \(position) of \(epochs)")
+        return try Trainer(resuming: state, dataset: dataset, epochs: epochs, device: .cpu(threads: training.threads))
     }
 
     /// runs/<yyyyMMdd-HHmmss>-<model>, local time.

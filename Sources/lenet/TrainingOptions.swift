@@ -6,8 +6,8 @@ extension ModelVariant: ExpressibleByArgument {}
 
 /// The flags `train` and `experiment` share; defaults are the tutorial's settings.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Epochs to train.")
-    var epochs = 8
+    @Option(help: "Epochs to train (default 8; with --resume, the total the run was started with).")
+    var epochs: Int?
 
     @Option(help: "Images per batch (training and test).")
     var batchSize = 32
@@ -31,7 +31,7 @@ struct TrainingOptions: ParsableArguments {
     var noDownload = false
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard epochs ?? 1 >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be a positive number") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
@@ -42,7 +42,7 @@ struct TrainingOptions: ParsableArguments {
     func configuration(model: ModelVariant) -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
         configuration.model = model
-        configuration.epochs = epochs
+        configuration.epochs = epochs ?? configuration.epochs
         configuration.batchSize = batchSize
         configuration.learningRate = learningRate
         configuration.momentum = momentum
@@ -56,13 +56,20 @@ struct TrainingOptions: ParsableArguments {
 /// Trains `trainer` to its configured epochs in `folder`: after each epoch the tutorial's
 /// line, the checkpoints (last, best, state), the history files and the curves; then
 /// `Done`, the run time and the report. Returns the seconds of the whole run.
+///
+/// Ctrl-C or SIGTERM stops it after the current step: the state is saved (mid-epoch if
+/// need be), `resumeCommand` is printed and it throws exit code 130.
 @discardableResult
-func trainInRunFolder(_ trainer: Trainer, folder: String) throws -> Double {
+func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String) throws -> Double {
     let start = Date()
     try RunFolder.prepare(folder)
+    StopRequest.install()
     let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
     while trainer.history.count < trainer.configuration.epochs {
-        let record = trainer.runEpoch()
+        guard !StopRequest.isRequested, let record = trainer.runEpoch(stoppingWhen: { StopRequest.isRequested }) else {
+            progress?.clear()
+            try stopResumably(trainer, folder: folder, resumeCommand: resumeCommand)
+        }
         progress?.clear()
         print(record.line)
         fflush(nil)  // one line per epoch, visible at once through pipes
@@ -76,4 +83,33 @@ func trainInRunFolder(_ trainer: Trainer, folder: String) throws -> Double {
     fflush(nil)
     printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
     return seconds
+}
+
+/// Saves the state where training stopped, says where and how to go on, and exits 130
+/// (the shell's code for a run ended by Ctrl-C).
+private func stopResumably(_ trainer: Trainer, folder: String, resumeCommand: String) throws -> Never {
+    let checkpoints = RunCheckpoints(directory: folder)
+    try checkpoints.saveState(trainer)
+    let epoch = trainer.history.count + 1, done = trainer.epochProgress.batchesDone
+    let position = done > 0 ? "after batch \(done) of \(trainer.batchesPerEpoch) in epoch \(epoch)"
+                            : "after epoch \(trainer.history.count)"
+    printToStandardError("Interrupted \(position); saved \(checkpoints.statePath)")
+    printToStandardError("Resume with: \(resumeCommand)")
+    throw ExitCode(130)
+}
+
+/// `lenet train --resume FOLDER` with the data options the run was started with.
+func resumeCommand(folder: String, data: DataOptions) -> String {
+    var words = ["lenet", "train", "--resume", folder]
+    if let directory = data.dataDirectory { words += ["--data-dir", directory] }
+    if data.dataset != .mnist { words += ["--dataset", data.dataset.rawValue] }
+    return words.map(shellQuoted).joined(separator: " ")
+}
+
+/// `word` as a shell reads it back: as it is when it is plain, else in single quotes.
+private func shellQuoted(_ word: String) -> String {
+    let plain = !word.isEmpty && word.unicodeScalars.allSatisfy {
+        CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0)
+    }
+    return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

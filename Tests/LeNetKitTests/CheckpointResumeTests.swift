@@ -131,3 +131,81 @@ import Testing
         #expect(throws: CheckpointError.self) { try TrainingState(contentsOf: model) }
     }
 }
+
+/// A run stopped between two steps (as Ctrl-C stops `lenet train`), saved, loaded and
+/// finished equals the run that was never stopped, to the last bit.
+@Suite struct MidEpochResumeTests {
+    @Test(arguments: [1, 17, 62])
+    func stopAfterAnyStepThenResumeEqualsStraightTraining(stepsBeforeStop: Int) throws {
+        let dataset = try CheckpointResumeTests.smallMNIST()  // 63 batches an epoch
+        let straight = Trainer(configuration: CheckpointResumeTests.configuration(epochs: 2), dataset: dataset)
+        straight.run()
+
+        let stopped = Trainer(configuration: CheckpointResumeTests.configuration(epochs: 2), dataset: dataset)
+        stopped.runEpoch()
+        var steps = 0
+        let record = stopped.runEpoch(stoppingWhen: { steps += 1; return steps == stepsBeforeStop })
+        #expect(record == nil)
+        #expect(stopped.epochProgress.batchesDone == stepsBeforeStop)
+        #expect(stopped.history.count == 1)
+        let folder = RunCheckpoints(directory: try DataFixtures.temporaryDirectory())
+        try folder.saveState(stopped)
+        #expect(!FileManager.default.fileExists(atPath: folder.lastPath), "a mid-epoch stop wrote a model checkpoint")
+
+        let state = try folder.loadState()
+        #expect(state.epochProgress.batchesDone == stepsBeforeStop)
+        #expect(state.epochProgress.trainLossSum.bitPattern == stopped.epochProgress.trainLossSum.bitPattern)
+        let resumed = try Trainer(resuming: state, dataset: dataset, device: .cpu(threads: 1))
+        resumed.run()
+
+        #expect(resumed.history.map(\.line) == straight.history.map(\.line))
+        #expect(CheckpointResumeTests.figures(resumed.history) == CheckpointResumeTests.figures(straight.history))
+        let (a, b) = (CheckpointResumeTests.weights(resumed), CheckpointResumeTests.weights(straight))
+        #expect(a == b, "weights, velocity or running statistics differ after a mid-epoch resume")
+        #expect(resumed.generator == straight.generator && resumed.dataGenerator == straight.dataGenerator)
+        #expect(resumed.epochProgress == EpochProgress())
+    }
+
+    @Test func stopIsOnlyAskedBetweenStepsAndNeverAfterTheLast() throws {
+        let dataset = try CheckpointResumeTests.smallMNIST()
+        let trainer = Trainer(configuration: CheckpointResumeTests.configuration(epochs: 1), dataset: dataset)
+        var asked = 0
+        let record = trainer.runEpoch(stoppingWhen: { asked += 1; return false })
+        #expect(record != nil)
+        #expect(asked == trainer.batchesPerEpoch - 1)
+        // Asked to stop after the last step, the epoch finishes: nothing is left half-done.
+        let second = Trainer(configuration: CheckpointResumeTests.configuration(epochs: 1), dataset: dataset)
+        #expect(second.runEpoch(stoppingWhen: { second.epochProgress.batchesDone == second.batchesPerEpoch }) != nil)
+    }
+
+    /// A state whose progress tensors are missing, partial or out of range is refused with
+    /// a message naming the tensor.
+    @Test func malformedProgressIsRefused() throws {
+        let dataset = try CheckpointResumeTests.smallMNIST()
+        let trainer = Trainer(configuration: CheckpointResumeTests.configuration(epochs: 1), dataset: dataset)
+        var steps = 0
+        _ = trainer.runEpoch(stoppingWhen: { steps += 1; return steps == 5 })
+        let good = try trainer.state().safeTensorsFile
+        let cases: [(String, (inout [String: SafeTensor]) throws -> Void, String)] = [
+            ("partial", { $0["progress.seconds"] = nil }, "not all of"),
+            ("zero batches", { $0["progress.batches_done"] = try SafeTensor(int64s: [0], shape: []) }, "progress.batches_done"),
+            ("a whole epoch", { $0["progress.batches_done"] = try SafeTensor(int64s: [63], shape: []) }, "progress.batches_done"),
+            ("too many correct", { $0["progress.train_correct"] = try SafeTensor(int64s: [5 * 32 + 1], shape: []) }, "progress.train_correct"),
+            ("NaN loss", { $0["progress.train_loss_sum"] = try SafeTensor(doubles: [.nan], shape: []) }, "progress.train_loss_sum"),
+            ("wrong shape", { $0["progress.train_correct"] = try SafeTensor(int64s: [1, 2], shape: [2]) }, "progress.train_correct"),
+        ]
+        for (name, change, says) in cases {
+            var tensors = good.tensors
+            try change(&tensors)
+            let file = try SafeTensorsFile(bytes: SafeTensorsFile(tensors: tensors, metadata: good.metadata).serialized(),
+                                           source: "state.safetensors")
+            do {
+                _ = try TrainingState(file: file)
+                Issue.record("\(name): accepted")
+            } catch {
+                #expect("\(error)".contains(says) && "\(error)".contains("state.safetensors"), "\(name): \(error)")
+            }
+        }
+        #expect(try TrainingState(file: good).epochProgress.batchesDone == 5)
+    }
+}

@@ -498,6 +498,11 @@ public struct SafeTensorsFile: Sendable, Equatable {
         try checked(name, .i64, shape).int64s()
     }
 
+    /// The values of the F64 tensor `name`, checking its dtype and (if given) shape.
+    public func doubles(_ name: String, shape: [Int]? = nil) throws -> [Double] {
+        try checked(name, .f64, shape).doubles()
+    }
+
     private func checked(_ name: String, _ dtype: SafeTensorsDType, _ shape: [Int]?) throws -> SafeTensor {
         let tensor = try tensor(name)
         guard tensor.dtype == dtype else {

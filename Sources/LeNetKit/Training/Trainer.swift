@@ -42,6 +42,23 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// The part of an epoch trained so far: the sums its record is made from.
+public struct EpochProgress: Sendable, Equatable {
+    public var batchesDone = 0
+    /// Sum of the per-batch mean losses.
+    public var trainLossSum = 0.0
+    public var trainCorrect = 0
+    /// Seconds spent on this epoch before an interruption.
+    public var seconds = 0.0
+
+    public init(batchesDone: Int = 0, trainLossSum: Double = 0, trainCorrect: Int = 0, seconds: Double = 0) {
+        self.batchesDone = batchesDone
+        self.trainLossSum = trainLossSum
+        self.trainCorrect = trainCorrect
+        self.seconds = seconds
+    }
+}
+
 /// Runs the experiment: seeded initialisation, a reshuffle every epoch, a training
 /// pass, then an evaluation pass over the test set.
 ///
@@ -80,32 +97,57 @@ public final class Trainer {
     /// mean loss, running accuracy), for progress displays. Not called during evaluation.
     public var onBatch: ((_ done: Int, _ total: Int, _ loss: Double, _ accuracy: Double) -> Void)?
 
-    /// Trains one more epoch and evaluates; returns its record.
+    /// Trains one more epoch (or the rest of an interrupted one) and evaluates; returns its record.
     @discardableResult
     public func runEpoch() -> EpochRecord {
+        // A stop that is never asked for always finishes the epoch.
+        runEpoch(stoppingWhen: { false })!
+    }
+
+    /// Trains one more epoch (or the rest of an interrupted one) and evaluates, asking
+    /// `shouldStop` after every training step. When it says yes before the epoch's last
+    /// step, returns nil with the epoch's progress kept: `state()` then saves the run
+    /// mid-epoch and a trainer resumed from it finishes the epoch exactly as this one would.
+    public func runEpoch(stoppingWhen shouldStop: () -> Bool) -> EpochRecord? {
         let start = DispatchTime.now()
-        trainSampler.startEpoch(using: &dataGenerator)
-        var trainLoss = 0.0, trainCorrect = 0
-        for batch in 0..<trainSampler.batchCount {
-            let range = trainSampler.batchRange(batch)
+        if epochProgress.batchesDone == 0 { trainSampler.startEpoch(using: &dataGenerator) }
+        let batchCount = trainSampler.batchCount
+        while epochProgress.batchesDone < batchCount {
+            let range = trainSampler.batchRange(epochProgress.batchesDone)
             dataset.train.gather(order: trainSampler.order, range: range, images: network.inputs, labels: network.labels)
             let result = network.trainStep(batch: range.count, optimizer: &optimizer, generator: &generator)
-            trainLoss += Double(result.loss)
-            trainCorrect += result.correct
-            onBatch?(batch + 1, trainSampler.batchCount, trainLoss / Double(batch + 1),
-                     Double(trainCorrect) / Double(range.upperBound))
+            epochProgress.batchesDone += 1
+            epochProgress.trainLossSum += Double(result.loss)
+            epochProgress.trainCorrect += result.correct
+            onBatch?(epochProgress.batchesDone, batchCount, epochProgress.trainLossSum / Double(epochProgress.batchesDone),
+                     Double(epochProgress.trainCorrect) / Double(range.upperBound))
+            if epochProgress.batchesDone < batchCount, shouldStop() {
+                epochProgress.seconds += Self.seconds(since: start)
+                return nil
+            }
         }
         let test = evaluate(dataset.test, sampler: &testSampler)
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         let record = EpochRecord(epoch: history.count + 1,
-                                 trainAccuracy: Double(trainCorrect) / Double(dataset.train.count),
-                                 trainLoss: trainLoss / Double(trainSampler.batchCount),
-                                 testAccuracy: test.accuracy, testLoss: test.loss, seconds: seconds)
+                                 trainAccuracy: Double(epochProgress.trainCorrect) / Double(dataset.train.count),
+                                 trainLoss: epochProgress.trainLossSum / Double(batchCount),
+                                 testAccuracy: test.accuracy, testLoss: test.loss,
+                                 seconds: epochProgress.seconds + Self.seconds(since: start))
         history.append(record)
+        epochProgress = EpochProgress()
         return record
     }
 
-    /// The training set's order in the last epoch (saved for an exact resume).
+    /// How far the current epoch has got: nothing between epochs.
+    public private(set) var epochProgress = EpochProgress()
+
+    /// Training batches per epoch.
+    public var batchesPerEpoch: Int { trainSampler.batchCount }
+
+    private static func seconds(since start: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    }
+
+    /// The training set's order in the current or last epoch (saved for an exact resume).
     public var trainOrder: [Int32] { trainSampler.order }
 
     /// The model generator's seed: the run's seed with its bits mixed, so that its
@@ -114,7 +156,8 @@ public final class Trainer {
 
     /// Puts back what a saved `TrainingState` holds besides the network's store.
     func restoreProgress(generator: RandomGenerator, dataGenerator: RandomGenerator, optimizer: SGD,
-                         trainOrder: [Int32], history: [EpochRecord]) {
+                         trainOrder: [Int32], history: [EpochRecord], epochProgress: EpochProgress) {
+        self.epochProgress = epochProgress
         self.generator = generator
         self.dataGenerator = dataGenerator
         self.optimizer = optimizer

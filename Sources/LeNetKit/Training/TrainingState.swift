@@ -11,6 +11,10 @@ import Foundation
 //   history.epoch                  I64 [epochs done]
 //   history.<figure>               F64 [epochs done]: train_accuracy, train_loss,
 //                                  test_accuracy, test_loss, seconds
+//   progress.batches_done          I64 [], only when saved mid-epoch (after an interrupt):
+//   progress.train_loss_sum        F64 []  the current epoch's steps so far, the sum of
+//   progress.train_correct         I64 []  their losses, their correct predictions
+//   progress.seconds               F64 []  and its time so far
 //   __metadata__                   format, format_version, the configuration (model, epochs,
 //                                  batch_size, learning_rate, momentum, weight_decay, seed),
 //                                  has_velocity, train_count, test_count
@@ -18,7 +22,7 @@ import Foundation
 // Numbers in the metadata are written with Swift's shortest round-tripping text, so
 // Float and Double settings come back bit for bit.
 
-/// A run's full state after a finished epoch.
+/// A run's full state after a finished epoch, or after any step of one.
 public struct TrainingState: Sendable {
     public static let format = "lenet-training-state"
     public static let formatVersion = 1
@@ -36,6 +40,8 @@ public struct TrainingState: Sendable {
     public var dataGenerator: RandomGenerator
     public var trainOrder: [Int32]
     public var history: [EpochRecord]
+    /// The unfinished epoch's steps (nothing when saved between epochs).
+    public var epochProgress = EpochProgress()
     public var trainCount: Int
     public var testCount: Int
     /// Where this was read from, for messages.
@@ -131,7 +137,9 @@ extension TrainingState {
             EpochRecord(epoch: $0 + 1, trainAccuracy: trainAccuracy[$0], trainLoss: trainLoss[$0],
                         testAccuracy: testAccuracy[$0], testLoss: testLoss[$0], seconds: seconds[$0])
         }
+        let progress = try Self.epochProgress(in: file, trainCount: trainCount, batchSize: configuration.batchSize)
         let known: Set<String> = Set(["generator.state", "data_generator.state", "sampler.train_order", "history.epoch"]
+            + Self.progressTensors
             + ["train_accuracy", "train_loss", "test_accuracy", "test_loss", "seconds"].map { "history.\($0)" }
             + expectedParameters.map { "optimizer.velocity.\($0.name)" })
         if let extra = file.tensors.keys.filter({ !$0.hasPrefix("model.") && !known.contains($0) }).sorted().first {
@@ -139,7 +147,34 @@ extension TrainingState {
         }
         self.init(configuration: configuration, model: checkpoint, velocity: velocity, hasVelocity: hasVelocity,
                   generator: modelGenerator, dataGenerator: dataGenerator, trainOrder: trainOrder, history: history,
-                  trainCount: trainCount, testCount: testCount, source: source)
+                  epochProgress: progress, trainCount: trainCount, testCount: testCount, source: source)
+    }
+
+    static let progressTensors = ["batches_done", "train_loss_sum", "train_correct", "seconds"].map { "progress.\($0)" }
+
+    /// The `progress.*` tensors, all four or none, checked against the epoch's size.
+    private static func epochProgress(in file: SafeTensorsFile, trainCount: Int, batchSize: Int) throws -> EpochProgress {
+        let present = progressTensors.filter { file.tensors[$0] != nil }
+        guard !present.isEmpty else { return EpochProgress() }
+        func fail(_ message: String) -> CheckpointError { CheckpointError(file: file.source, message: message) }
+        guard present.count == progressTensors.count else {
+            throw fail("has \(present.joined(separator: ", ")) but not all of \(progressTensors.joined(separator: ", "))")
+        }
+        let batches = Int(try file.int64s("progress.batches_done", shape: [])[0])
+        let correct = Int(try file.int64s("progress.train_correct", shape: [])[0])
+        let lossSum = try file.doubles("progress.train_loss_sum", shape: [])[0]
+        let seconds = try file.doubles("progress.seconds", shape: [])[0]
+        let batchCount = (trainCount + batchSize - 1) / batchSize
+        guard batches >= 1, batches < batchCount else {
+            throw fail("progress.batches_done is \(batches), expected 1..<\(batchCount) (the batches in an epoch)")
+        }
+        guard correct >= 0, correct <= min(trainCount, batches * batchSize) else {
+            throw fail("progress.train_correct is \(correct), more than the \(min(trainCount, batches * batchSize)) images trained on")
+        }
+        guard lossSum.isFinite, lossSum >= 0, seconds.isFinite, seconds >= 0 else {
+            throw fail("progress.train_loss_sum \(lossSum) or progress.seconds \(seconds) is negative or not finite")
+        }
+        return EpochProgress(batchesDone: batches, trainLossSum: lossSum, trainCorrect: correct, seconds: seconds)
     }
 
     public var safeTensorsFile: SafeTensorsFile {
@@ -165,6 +200,12 @@ extension TrainingState {
             tensors["history.test_accuracy"] = try SafeTensor(doubles: history.map(\.testAccuracy), shape: [n])
             tensors["history.test_loss"] = try SafeTensor(doubles: history.map(\.testLoss), shape: [n])
             tensors["history.seconds"] = try SafeTensor(doubles: history.map(\.seconds), shape: [n])
+            if epochProgress.batchesDone > 0 {
+                tensors["progress.batches_done"] = try SafeTensor(int64s: [Int64(epochProgress.batchesDone)], shape: [])
+                tensors["progress.train_loss_sum"] = try SafeTensor(doubles: [epochProgress.trainLossSum], shape: [])
+                tensors["progress.train_correct"] = try SafeTensor(int64s: [Int64(epochProgress.trainCorrect)], shape: [])
+                tensors["progress.seconds"] = try SafeTensor(doubles: [epochProgress.seconds], shape: [])
+            }
             let c = configuration
             let metadata = [
                 "format": Self.format, "format_version": String(Self.formatVersion),
@@ -184,7 +225,8 @@ extension TrainingState {
 }
 
 extension Trainer {
-    /// The state after the last finished epoch (call between epochs).
+    /// The run's state: after the last finished epoch, or mid-epoch after a stop
+    /// (`runEpoch(stoppingWhen:)` returned nil).
     public func state() throws -> TrainingState {
         let store = network.store
         var velocity: [String: [Float]] = [:]
@@ -197,8 +239,8 @@ extension Trainer {
                                                         testAccuracy: last?.testAccuracy))
         return TrainingState(configuration: configuration, model: model, velocity: velocity,
                              hasVelocity: optimizer.hasVelocity, generator: generator, dataGenerator: dataGenerator,
-                             trainOrder: trainOrder,
-                             history: history, trainCount: dataset.train.count, testCount: dataset.test.count)
+                             trainOrder: trainOrder, history: history, epochProgress: epochProgress,
+                             trainCount: dataset.train.count, testCount: dataset.test.count)
     }
 
     /// A trainer that continues `state` on `dataset`: the saved configuration with
@@ -226,7 +268,7 @@ extension Trainer {
         var optimizer = self.optimizer
         optimizer.hasVelocity = state.hasVelocity
         restoreProgress(generator: state.generator, dataGenerator: state.dataGenerator, optimizer: optimizer,
-                        trainOrder: state.trainOrder, history: state.history)
+                        trainOrder: state.trainOrder, history: state.history, epochProgress: state.epochProgress)
     }
 }
 
@@ -251,6 +293,12 @@ public struct RunCheckpoints: Sendable {
             try state.model.write(to: bestPath)
         }
         try state.write(to: statePath)
+    }
+
+    /// Saves the state alone, for a run stopped anywhere (mid-epoch after an interrupt):
+    /// last and best stay those of finished epochs.
+    public func saveState(_ trainer: Trainer) throws {
+        try trainer.state().write(to: statePath)
     }
 
     /// The saved state, checked.

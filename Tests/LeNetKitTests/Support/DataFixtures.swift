@@ -59,10 +59,12 @@ enum DataFixtures {
         }
     }
 
-    /// Writes a valid small dataset (3 train, 2 test images) under raw names;
+    /// Writes a valid small dataset (by default 3 train, 2 test images) under raw names;
     /// `replace` swaps in other bytes for a file, by index (0 train images ... 3 test labels).
-    static func writeSmallDataset(in directory: String, dotted: Bool = false, replace: [Int: [UInt8]] = [:]) throws -> [String] {
-        let contents = [imageFile(count: 3), labelFile(count: 3), imageFile(count: 2), labelFile(count: 2)]
+    static func writeSmallDataset(in directory: String, dotted: Bool = false, trainCount: Int = 3, testCount: Int = 2,
+                                  replace: [Int: [UInt8]] = [:]) throws -> [String] {
+        let contents = [imageFile(count: trainCount), labelFile(count: trainCount),
+                        imageFile(count: testCount), labelFile(count: testCount)]
         let paths = rawNames(dotted: dotted).map { directory + "/" + $0 }
         for (index, path) in paths.enumerated() { try write(replace[index] ?? contents[index], to: path) }
         return paths

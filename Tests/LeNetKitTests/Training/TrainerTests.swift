@@ -30,6 +30,35 @@ import Testing
         #expect(try Self.run(seed: 4, threads: 2, model: model) != first)
     }
 
+    /// The files a run writes, byte for byte, whatever the thread count: the model
+    /// checkpoint as it is, the training state with its timings set to zero.
+    @Test(arguments: [ModelVariant.lenet, .lenetBN])
+    func sameSeedWritesTheSameCheckpointBytesAtAnyThreadCount(model: ModelVariant) throws {
+        func files(threads: Int) throws -> (checkpoint: [UInt8], state: [UInt8]) {
+            let full = try DataFixtures.mnist.get()
+            var configuration = TrainingConfiguration()
+            configuration.model = model
+            configuration.epochs = 1
+            configuration.seed = 5
+            configuration.momentum = 0.9
+            configuration.device = .cpu(threads: threads)
+            let trainer = Trainer(configuration: configuration, dataset: Dataset(train: full.train.prefix(1000),
+                                                                                  test: full.test.prefix(200)))
+            trainer.run()
+            var state = try trainer.state()
+            for index in state.history.indices { state.history[index].seconds = 0 }
+            return (try state.model.safeTensorsFile.serialized(), try state.safeTensorsFile.serialized())
+        }
+        let reference = try files(threads: 2)
+        for threads in [1, 8] {
+            let other = try files(threads: threads)
+            // Compared outside #expect: a failure would otherwise print every byte.
+            let sameCheckpoint = other.checkpoint == reference.checkpoint, sameState = other.state == reference.state
+            #expect(sameCheckpoint, "checkpoint bytes differ at \(threads) threads")
+            #expect(sameState, "training state bytes differ at \(threads) threads")
+        }
+    }
+
     @Test func trainingLowersTheLoss() throws {
         // 126 steps of plain SGD at 0.01 move LeNet's test loss below chance level, ln 10 ≈ 2.303.
         let history = try Self.history(seed: 1, threads: 2, model: .lenet)

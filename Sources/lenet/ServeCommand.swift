@@ -31,6 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
         let predictor = try Predictor(checkpointPath: checkpoint)
         let api = PredictionAPI(predictor: predictor, maxBodyBytes: 1 << 20)
         let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
         router.get("/") { _, _ in
             Self.reply(200, DrawPage.html, type: "text/html; charset=utf-8")
         }
@@ -68,6 +69,22 @@ struct ServeCommand: AsyncParsableCommand {
     static func reply(_ status: Int, _ text: String, type: String) -> Response {
         Response(status: .init(code: status), headers: [.contentType: type, .cacheControl: "no-store"],
                  body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Errors the router raises itself (an unknown path, a wrong method) as the API's other
+/// errors are: `{"error": "..."}`, so a client never has to parse an HTML or empty body.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPResponseError {
+            let status = error.status
+            let message = status == .notFound ? "no \(request.method) \(request.uri.path) here: see GET /, POST /api/predict, GET /healthz"
+                                              : "\(status.code) \(status.reasonPhrase)"
+            return ServeCommand.reply(PredictionAPI.error(status.code, message))
+        }
     }
 }
 

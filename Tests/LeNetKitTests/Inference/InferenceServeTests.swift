@@ -106,6 +106,13 @@ import Testing
             #expect(reply.0 == status, "\(type) \(body.count) bytes: \(reply.0)")
             #expect(reply.2["error"] is String, "\(type) \(body.count) bytes: no JSON error")
         }
+        // The router's own errors are JSON too: an unknown path, a known path with another method.
+        for (path, method) in [("no/such/page", "GET"), ("api/predict", "GET"), ("healthz", "DELETE")] {
+            let reply = try await server.request(path, method: method)
+            #expect(reply.0 == 404 || reply.0 == 405, "\(method) /\(path): \(reply.0)")
+            #expect(reply.1.hasPrefix("application/json") && reply.2["error"] is String, "\(method) /\(path): \(reply.1)")
+        }
+        #expect(try await server.request("healthz").0 == 200)
     }
 
     @Test func manyConcurrentRequests() async throws {

@@ -118,8 +118,16 @@ public enum JSONText {
         return out + "\""
     }
 
-    /// A JSON array of numbers, each with up to 6 significant digits (non-finite as 0).
+    /// A JSON array of numbers, each the shortest text that reads back as the same Float
+    /// (non-finite as 0). Swift's own float printing: `String(format:)` costs ~1.5 ms for
+    /// the 794 numbers of a /api/predict answer, most of the request's time.
     public static func numbers(_ values: [Float]) -> String {
-        "[" + values.map { $0.isFinite ? String(format: "%.6g", Double($0)) : "0" }.joined(separator: ", ") + "]"
+        var out = "["
+        out.reserveCapacity(values.count * 6 + 2)
+        for (index, value) in values.enumerated() {
+            if index > 0 { out += ", " }
+            out += value == 0 ? "0" : value.isFinite ? value.description : "0"
+        }
+        return out + "]"
     }
 }

@@ -82,4 +82,13 @@ import Testing
         #expect(big.status == 413)
         #expect(api.health.status == 200 && api.health.body.contains("\"ok\""))
     }
+
+    /// The answer's numbers read back as exactly the Floats the network produced.
+    @Test func numbersAreExactJSON() throws {
+        let values: [Float] = [0, 1, 0.1, 1e-7, 3.4028235e38, .leastNonzeroMagnitude, -0.5, 0.123456789, .nan, .infinity]
+        let text = JSONText.numbers(values)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [NSNumber])
+        #expect(parsed.map(\.floatValue) == Array(values.prefix(8)) + [0, 0])
+        #expect(JSONText.numbers([]) == "[]")
+    }
 }

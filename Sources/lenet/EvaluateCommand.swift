@@ -32,6 +32,7 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let predictions { try RunFolder.checkCanWrite(file: predictions) }  // before the work, not after
         let model = try Checkpoint(contentsOf: checkpoint)
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !noDownload, progress: printToStandardError)

@@ -16,6 +16,7 @@ struct ExportCommand: ParsableCommand {
     var onnx: String
 
     func run() throws {
+        try RunFolder.checkCanWrite(file: onnx)
         let model = try Checkpoint(contentsOf: checkpoint)
         try ONNXExport.write(model, to: onnx)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: onnx)[.size] as? Int) ?? 0

@@ -18,13 +18,27 @@ enum RunFolder {
         } catch {
             throw CommandError("\(path): cannot create the run folder (\(error.localizedDescription))")
         }
-        // A real write, not a permission check: permissions do not tell about read-only
-        // file systems, a full disk or a root user.
-        let probe = (path as NSString).appendingPathComponent(".lenet-write-check-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
-            throw CommandError("\(path): cannot write in the run folder")
+        guard canWrite(in: path) else { throw CommandError("\(path): cannot write in the run folder") }
+    }
+
+    /// Checks that the file `path` can be written, before the work whose result it is.
+    static func checkCanWrite(file path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) else {
+            throw CommandError("\(path): cannot write: the folder \(folder) does not exist")
         }
+        guard isDirectory.boolValue else { throw CommandError("\(path): cannot write: \(folder) is not a folder") }
+        guard canWrite(in: folder) else { throw CommandError("\(path): cannot write in \(folder)") }
+    }
+
+    /// A real write, not a permission check: permissions do not tell about read-only
+    /// file systems, a full disk or a root user.
+    private static func canWrite(in folder: String) -> Bool {
+        let probe = (folder as NSString).appendingPathComponent(".lenet-write-check-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else { return false }
         try? FileManager.default.removeItem(atPath: probe)
+        return true
     }
 
     static func writeHistory(_ history: [EpochRecord], to folder: String) throws {

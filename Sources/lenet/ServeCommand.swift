@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import LeNetKit
+import Synchronization
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,17 +50,26 @@ struct ServeCommand: AsyncParsableCommand {
             let bytes = [UInt8](body.readableBytesView)
             return Self.reply(api.predict(body: bytes, contentType: request.headers[.contentType]))
         }
+        let listening = Atomic<Bool>(false)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "lenet"),
             onServerRunning: { channel in
+                listening.store(true, ordering: .relaxed)
                 let bound = channel.localAddress?.port ?? port
                 // Unbuffered, so that a parent process reading the pipe sees it at once.
                 let line = "Serving \(predictor.checkpoint.variant.rawValue) from \(checkpoint) on http://\(host):\(bound)/\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         )
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch where !listening.load(ordering: .relaxed) {
+            // The server never started: most often the address. Say which, in words.
+            let reason = "\(error)".contains("Address already in use")
+                ? "the port is in use (choose another with --port, or --port 0 for any free one)" : "\(error)"
+            throw CommandError("cannot listen on \(host):\(port): \(reason)")
+        }
     }
 
     static func reply(_ reply: PredictionAPI.Reply) -> Response {

@@ -91,10 +91,17 @@ import Testing
 
     @Test func invalidFlagsAreRefusedBeforeAnyWork() throws {
         for arguments in [["train", "--epochs", "0"], ["train", "--lr", "-1"], ["train", "--model", "resnet"],
-                          ["train", "--batch-size", "0"]] {
+                          ["train", "--batch-size", "0"], ["experiment", "--threads", "0"]] {
             let outcome = try Self.run(arguments + ["--data-dir", "/nonexistent"])
-            #expect(outcome.status != 0 && outcome.status < 128, "\(arguments): \(outcome.status)")
+            #expect(outcome.status == 64, "\(arguments): \(outcome.status)")  // EX_USAGE
             #expect(!outcome.stderr.isEmpty)
+        }
+        for arguments in [["predict", "--checkpoint", "/nonexistent", "--top", "11", "x.png"],
+                          ["serve", "--checkpoint", "/nonexistent", "--port", "70000"],
+                          ["evaluate", "--checkpoint", "/nonexistent", "--batch-size", "0"]] {
+            let outcome = try Self.run(arguments)
+            #expect(outcome.status == 64, "\(arguments): \(outcome.status)")
+            #expect(!outcome.stderr.contains("/nonexistent"), "\(arguments): a file was read before the flags were checked")
         }
     }
 }

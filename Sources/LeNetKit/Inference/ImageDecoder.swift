@@ -189,16 +189,23 @@ public enum ImageDecoder {
             throw InferenceError(file: name, "maximum value \(maxValue) is not in 1...65535")
         }
         let samples = width * height * channels
-        var values = [Int](repeating: 0, count: samples)
         if binary {
             guard position < bytes.count, isSpace(bytes[position]) else {
                 throw InferenceError(file: name, "truncated: no pixel data after the header")
             }
             position += 1
-            let size = maxValue > 255 ? 2 : 1
-            guard bytes.count - position >= samples * size else {
-                throw InferenceError(file: name, "truncated: \(bytes.count - position) bytes of pixel data, expected \(samples * size)")
-            }
+        }
+        // The pixel data must be there before anything is allocated for it: a header of a few
+        // bytes can claim 8192x8192x3 samples. Binary: `size` bytes a sample; plain: at least
+        // a separator and a digit each.
+        let size = maxValue > 255 ? 2 : 1
+        let left = bytes.count - position
+        guard left >= (binary ? samples * size : 2 * samples) else {
+            throw InferenceError(file: name, binary ? "truncated: \(left) bytes of pixel data, expected \(samples * size)"
+                : "truncated: \(left) bytes after the header cannot hold \(samples) samples (a separator and a digit each)")
+        }
+        var values = [Int](repeating: 0, count: samples)
+        if binary {
             for i in 0..<samples {
                 values[i] = size == 1 ? Int(bytes[position + i])
                                       : Int(bytes[position + 2 * i]) << 8 | Int(bytes[position + 2 * i + 1])

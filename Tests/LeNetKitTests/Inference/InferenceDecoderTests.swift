@@ -64,6 +64,21 @@ import Testing
         }
     }
 
+    /// A PGM/PPM header of a few bytes can claim 8192x8192x3 samples: the decoder refuses it
+    /// as truncated before allocating for them (it used to allocate 1.6 GB first; the seeds
+    /// Fuzz/Corpus/FuzzImage/oom-* trip the fuzzer's malloc limit on that).
+    @Test(arguments: [
+        ("P6 8192 8192 255\n", "0 bytes of pixel data, expected 201326592"),
+        ("P5 8192 8192 65535\n\u{0}\u{1}", "2 bytes of pixel data, expected 134217728"),
+        ("P3 8192 8192 255\n1 2 3", "6 bytes after the header cannot hold 201326592 samples"),
+        ("P2 2 2 255\n1 2 3 ", "7 bytes after the header cannot hold 4 samples"),
+    ])
+    func headersClaimingMorePixelsThanTheFileHoldsAreTruncated(_ text: String, _ phrase: String) {
+        #expect { try ImageDecoder.decode(Array(text.utf8), name: "big.pnm") } throws: { error in
+            "\(error)".hasPrefix("big.pnm: truncated: ") && "\(error)".contains(phrase)
+        }
+    }
+
     @Test func pngWrittenByLeNetKitRoundTrips() throws {
         let path = try DataFixtures.temporaryDirectory() + "/round.png"
         let pixels = (0..<(37 * 23)).map { UInt8(($0 * 7) % 256) }

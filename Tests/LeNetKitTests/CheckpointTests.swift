@@ -118,6 +118,10 @@ import Testing
             ("future-version", try edited { _, m in m["format"] = "lenet-checkpoint"; m["format_version"] = "2" },
              "checkpoint format_version 2 is not supported"),
             ("bad-epoch", try edited { _, m in m["epoch"] = "three" }, "metadata epoch \"three\" is not a valid Int"),
+            // Names and metadata may hold line breaks; messages stay one line (found while fuzzing).
+            ("name-with-line-break", try edited { t, _ in t["fc3.bias\nx"] = t.removeValue(forKey: "fc3.bias") },
+             "tensor name \"fc3.bias x\" is not a lenet state_dict name"),
+            ("metadata-with-line-break", try edited { _, m in m["epoch"] = "3\n\n4" }, "metadata epoch \"3 4\" is not a valid Int"),
             ("header-past-end", headerPastEnd, "runs past the end of the file"),
             ("truncated", Array(validBytes.dropLast(100)), "is past the end of the data buffer"),
             ("empty", [], "shorter than the 8-byte header length field"),

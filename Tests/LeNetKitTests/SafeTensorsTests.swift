@@ -246,6 +246,9 @@ private func temporaryDirectory() throws -> String {
              "data buffer has 4 bytes after the last tensor"),
             ("duplicate name", safetensorsBytes(header: #"{"a":\#(f32x1),"a":\#(f32x1)}"#, data: four),
              "duplicate tensor name \"a\" in header"),
+            // Names may hold line breaks; the message is still one line (found while fuzzing).
+            ("duplicate name with a line break", safetensorsBytes(header: #"{"a\nb":\#(f32x1),"a\nb":\#(f32x1)}"#, data: four),
+             "duplicate tensor name \"a b\" in header"),
             ("metadata not an object", safetensorsBytes(header: #"{"__metadata__":["x"]}"#),
              "\"__metadata__\" is not an object of strings but a list"),
             ("metadata value not a string", safetensorsBytes(header: #"{"__metadata__":{"epoch":3}}"#),

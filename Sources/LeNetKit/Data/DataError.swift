@@ -11,7 +11,7 @@ public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
     public init(file: String, _ message: String) {
         self.file = file
         // One line, whatever a lower layer (zlib, URLSession, errno) said.
-        self.message = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        self.message = message.oneLine
     }
 
     public var description: String { "\(file): \(message)" }

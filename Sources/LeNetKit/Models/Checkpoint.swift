@@ -20,7 +20,8 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatab
 
     public init(file: String, message: String) {
         self.file = file
-        self.message = message
+        // One line, whatever the file's tensor names and metadata hold.
+        self.message = message.oneLine
     }
 
     public var description: String { file.isEmpty ? message : "\(file): \(message)" }

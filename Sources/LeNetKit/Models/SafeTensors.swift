@@ -41,7 +41,8 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Sendable, Equata
 
     public init(file: String, message: String) {
         self.file = file
-        self.message = message
+        // One line, whatever the file's tensor names and metadata hold.
+        self.message = message.oneLine
     }
 
     /// For `LocalFile`: an I/O failure on `file`.

@@ -7,9 +7,13 @@ import PackageDescription
 // the CPU has it. To build a binary for other machines, set LENET_TARGET_CPU to an
 // LLVM CPU name (e.g. `haswell` for any x86-64 with AVX2 + FMA, `x86-64` for all).
 let targetCPU: String? = Context.environment["LENET_TARGET_CPU"] ?? "native"
+// -Ounchecked removes Swift's bounds and overflow checks for speed. LENET_SAFETY_CHECKS=1
+// keeps them (plain -O): the fuzzers in Fuzz/ build this way, so that an index out of
+// range or an overflow in the library traps and is reported instead of passing silently.
+let safetyChecks = Context.environment["LENET_SAFETY_CHECKS"] == "1"
 let speedFlags: [SwiftSetting] =
     (targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? [])
-    + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+    + (safetyChecks ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))])
 
 let package = Package(
     name: "lenet",

@@ -12,7 +12,12 @@ public enum IDXFile {
     /// The decompressed IDX bytes of `path`: gzip is recognised by its header
     /// (1f 8b), whatever the name; a `.gz` name without that header is an error.
     public static func readContent(_ path: String) throws -> [UInt8] {
-        let bytes = try LocalFile.readAll(path)
+        try content(ofFile: LocalFile.readAll(path), path: path)
+    }
+
+    /// The decompressed IDX bytes of a file's `bytes`, as `readContent` reads them;
+    /// `path` is the file's name, for messages and the `.gz` check.
+    public static func content(ofFile bytes: [UInt8], path: String) throws -> [UInt8] {
         guard !bytes.isEmpty else { throw DataError(file: path, "file is empty") }
         if bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B {
             return try gunzip(bytes, path: path)

@@ -13,9 +13,44 @@ public protocol ParallelWork: AnyObject {
 /// Task `i` always runs on worker `i % threadCount`, and callers give each task
 /// its own output and scratch, indexed by task, never by thread: results do not
 /// depend on how many threads there are. Nothing is allocated per call.
+///
+/// Releasing the pool stops its threads: `deinit` returns once every worker has left
+/// its loop. The workers hold the shared state (`Coordinator`), never the pool itself,
+/// so the pool's last release is the owner's, and the mutex and conditions live until
+/// the last worker is done with them.
 public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
+    private let coordinator: Coordinator
 
+    /// `threadCount` threads in all, the calling thread included.
+    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.threadCount = max(1, threadCount)
+        let coordinator = Coordinator(threadCount: self.threadCount)
+        self.coordinator = coordinator
+        for worker in 1..<self.threadCount {
+            let thread = Thread { coordinator.workerLoop(worker) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    deinit { coordinator.shutDown() }
+
+    /// Runs `work.run(task:)` for tasks 0..<count across the pool and returns when all are done.
+    public func run(_ work: some ParallelWork, tasks count: Int) {
+        if threadCount == 1 || count <= 1 {
+            for task in 0..<count { work.run(task: task) }
+            return
+        }
+        coordinator.run(work, tasks: count)
+    }
+}
+
+/// The state the caller and the workers share, every field guarded by `mutex`. Each
+/// worker thread holds a strong reference to it, so it is freed (and the mutex and
+/// conditions destroyed) only after the last worker has returned.
+private final class Coordinator: @unchecked Sendable {
+    let threadCount: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let workAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let workDone = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -25,28 +60,18 @@ public final class ThreadPool: @unchecked Sendable {
     private var taskCount = 0
     private var job: (any ParallelWork)?
     private var shuttingDown = false
-    private var workers: [Thread] = []
+    /// Workers that have not yet left `workerLoop` for good.
+    private var liveWorkers: Int
 
-    /// `threadCount` threads in all, the calling thread included.
-    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        self.threadCount = max(1, threadCount)
+    init(threadCount: Int) {
+        self.threadCount = threadCount
+        liveWorkers = threadCount - 1
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(workAvailable, nil)
         pthread_cond_init(workDone, nil)
-        for worker in 1..<self.threadCount {
-            let thread = Thread { [unowned self] in self.workerLoop(worker) }
-            thread.stackSize = 1 << 20
-            thread.start()
-            workers.append(thread)
-        }
     }
 
     deinit {
-        pthread_mutex_lock(mutex)
-        shuttingDown = true
-        pthread_cond_broadcast(workAvailable)
-        while busyWorkers > -(threadCount - 1) { pthread_cond_wait(workDone, mutex) }
-        pthread_mutex_unlock(mutex)
         pthread_cond_destroy(workAvailable)
         pthread_cond_destroy(workDone)
         pthread_mutex_destroy(mutex)
@@ -55,12 +80,10 @@ public final class ThreadPool: @unchecked Sendable {
         workDone.deallocate()
     }
 
-    /// Runs `work.run(task:)` for tasks 0..<count across the pool and returns when all are done.
-    public func run(_ work: some ParallelWork, tasks count: Int) {
-        if threadCount == 1 || count <= 1 {
-            for task in 0..<count { work.run(task: task) }
-            return
-        }
+    /// Hands `work` to every worker, runs the caller's share (tasks 0, threadCount, ...)
+    /// and waits for the workers' shares. Writes made before the call are visible to the
+    /// workers, and the workers' writes to the caller afterwards: both pass through `mutex`.
+    func run(_ work: some ParallelWork, tasks count: Int) {
         pthread_mutex_lock(mutex)
         job = work
         taskCount = count
@@ -78,7 +101,16 @@ public final class ThreadPool: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    private func workerLoop(_ worker: Int) {
+    /// Tells the workers to leave and waits until every one has.
+    func shutDown() {
+        pthread_mutex_lock(mutex)
+        shuttingDown = true
+        pthread_cond_broadcast(workAvailable)
+        while liveWorkers > 0 { pthread_cond_wait(workDone, mutex) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    func workerLoop(_ worker: Int) {
         var seenGeneration = 0
         pthread_mutex_lock(mutex)
         while true {
@@ -98,9 +130,9 @@ public final class ThreadPool: @unchecked Sendable {
             busyWorkers -= 1
             if busyWorkers == 0 { pthread_cond_signal(workDone) }
         }
-        // Count this worker out so deinit knows every thread has left.
-        busyWorkers -= 1
-        pthread_cond_signal(workDone)
+        // Count this worker out so that shutDown knows every thread has left.
+        liveWorkers -= 1
+        if liveWorkers == 0 { pthread_cond_signal(workDone) }
         pthread_mutex_unlock(mutex)
     }
 }

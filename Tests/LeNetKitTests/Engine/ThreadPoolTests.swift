@@ -1,0 +1,99 @@
+import Foundation
+import LeNetKit
+import Testing
+
+/// The thread pool on its own: every task runs exactly once and sees what the caller
+/// wrote before `run`, the caller sees every task's writes after it, and releasing a pool
+/// stops its threads. Under `--sanitize=thread` (Scripts/sanitizers.sh) these are the
+/// hand-offs ThreadSanitizer checks: caller -> workers, workers -> caller, and shutdown.
+@Suite struct ThreadPoolTests {
+    /// Task i reads input[i] (written by the caller before `run`), writes output[i] and
+    /// records the thread it ran on. Plain memory, one slot per task: no Swift array is
+    /// shared between threads.
+    final class Work: ParallelWork {
+        let input: UnsafeMutableBufferPointer<Int>
+        let output: UnsafeMutableBufferPointer<Int>
+        let threads: UnsafeMutableBufferPointer<Int>
+
+        init(tasks: Int) {
+            input = .allocate(capacity: max(tasks, 1))
+            output = .allocate(capacity: max(tasks, 1))
+            threads = .allocate(capacity: max(tasks, 1))
+            input.initialize(repeating: 0)
+            output.initialize(repeating: 0)
+            threads.initialize(repeating: -1)
+        }
+
+        deinit {
+            input.deallocate()
+            output.deallocate()
+            threads.deallocate()
+        }
+
+        func run(task: Int) {
+            output[task] += input[task] * 2 + 1
+            threads[task] = ThreadPoolTests.currentThreadID()
+        }
+    }
+
+    /// The kernel's id of the calling thread (Linux: from /proc/thread-self, "PID/task/TID"); -1 elsewhere.
+    static func currentThreadID() -> Int {
+        #if os(Linux)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+        guard length > 0 else { return -1 }
+        let link = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Int(link.split(separator: "/").last ?? "") ?? -1
+        #else
+        return -1
+        #endif
+    }
+
+    @Test(arguments: [1, 2, 3, 8])
+    func everyTaskRunsOnceAndHandsItsResultBack(threads: Int) {
+        let pool = ThreadPool(threadCount: threads)
+        for tasks in [0, 1, 2, 5, 17, 64] {
+            let work = Work(tasks: tasks)
+            // Many rounds with new inputs each time: each round's inputs must reach the
+            // workers, and their outputs the caller, through the pool's hand-off alone.
+            for round in 1...50 {
+                for task in 0..<tasks { work.input[task] = round * 1000 + task }
+                pool.run(work, tasks: tasks)
+            }
+            var wrong: [Int] = []
+            for task in 0..<tasks {
+                // Sum over rounds r = 1...50 of (r * 1000 + task) * 2 + 1.
+                let want = (1...50).reduce(0) { $0 + ($1 * 1000 + task) * 2 + 1 }
+                if work.output[task] != want { wrong.append(task) }
+            }
+            #expect(wrong.isEmpty, "\(threads) threads, \(tasks) tasks: wrong results for tasks \(wrong)")
+        }
+    }
+
+    #if os(Linux)
+    @Test func releasingThePoolStopsItsThreads() async throws {
+        let tasks = 8
+        let work = Work(tasks: tasks)
+        weak var released: ThreadPool?
+        do {
+            let pool = ThreadPool(threadCount: 4)
+            released = pool
+            pool.run(work, tasks: tasks)
+        }
+        #expect(released == nil, "the pool outlived its last reference")
+        let caller = Self.currentThreadID()
+        let workers = Set((0..<tasks).map { work.threads[$0] }).subtracting([caller])
+        #expect(workers.count == 3, "tasks ran on threads \(Array(work.threads))")
+        // deinit returns once every worker has left its loop; the thread itself ends a moment
+        // later: milliseconds, but under ThreadSanitizer a thread's exit can wait for a report
+        // being symbolized elsewhere in the process, hence the generous deadline.
+        let deadline = Date().addingTimeInterval(60)
+        var alive = workers
+        while !alive.isEmpty && Date() < deadline {
+            alive = alive.filter { FileManager.default.fileExists(atPath: "/proc/self/task/\($0)") }
+            if !alive.isEmpty { try await Task.sleep(nanoseconds: 10_000_000) }
+        }
+        #expect(alive.isEmpty, "worker threads \(alive) still running after the pool was released")
+    }
+    #endif
+}

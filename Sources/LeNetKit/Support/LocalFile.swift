@@ -22,6 +22,10 @@ enum LocalFile {
         guard fstat(fd, &info) == 0 else { throw failure(path, "cannot stat: \(errnoDescription())") }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw failure(path, "not a regular file") }
         let size = Int(info.st_size)
+        // Not `[UInt8](unsafeUninitializedCapacity: 0)`: for capacity 0 the standard library
+        // writes the count of the one empty-array storage that every empty array shares, a
+        // data race (ThreadSanitizer) with any thread reading an empty array at the time.
+        guard size > 0 else { return [] }
         var readError: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
             guard let base = buffer.baseAddress else { return }

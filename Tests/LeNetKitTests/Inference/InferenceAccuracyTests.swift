@@ -9,21 +9,30 @@ import Testing
 /// and classified from the files as `lenet predict` does. Measured: 98.0%. With a 7x7
 /// dilation for a third of them too (strokes 1.5 pixels wider) it was 97.1-98.4% over
 /// seeds 1-3: too close to the gate.
+///
+/// With `LENET_TEST_WORKLOAD=small` (sanitizer runs, see TestWorkload) the checkpoint is
+/// trained for one epoch on the first 20,000 training images instead of three on all
+/// 60,000, and the bar is 90%: the same files and code paths, a fifth of the training.
 @Suite(.serialized) struct InferenceAccuracyTests {
     static let count = 1000
+    static let epochs = TestWorkload.isSmall ? 1 : 3
+    static let requiredAccuracy = TestWorkload.isSmall ? 0.90 : 0.97
 
-    /// lenet, 3 epochs, batch 32, SGD at 0.01 with momentum 0.9 (~98.9% on the MNIST test set).
+    /// lenet, 3 epochs, batch 32, SGD at 0.01 with momentum 0.9 (~98.9% on the MNIST test set;
+    /// the small workload: 1 epoch on 20,000 images).
     static func trainedCheckpoint(into directory: String) throws -> String {
         var configuration = TrainingConfiguration()
         configuration.model = .lenet
-        configuration.epochs = 3
+        configuration.epochs = epochs
         configuration.momentum = 0.9
         configuration.seed = 1
-        let trainer = Trainer(configuration: configuration, dataset: try DataFixtures.mnist.get())
+        let full = try DataFixtures.mnist.get()
+        let dataset = TestWorkload.isSmall ? Dataset(train: full.train.prefix(20_000), test: full.test) : full
+        let trainer = Trainer(configuration: configuration, dataset: dataset)
         trainer.run()
         let path = directory + "/model.safetensors"
         try Checkpoint(store: trainer.network.store, variant: .lenet,
-                       info: CheckpointInfo(epoch: 3, seed: 1, testAccuracy: trainer.history.last?.testAccuracy)).write(to: path)
+                       info: CheckpointInfo(epoch: epochs, seed: 1, testAccuracy: trainer.history.last?.testAccuracy)).write(to: path)
         return path
     }
 
@@ -50,7 +59,7 @@ import Testing
         }
         let accuracy = Double(correct) / Double(Self.count)
         print("InferenceAccuracyTests: \(correct)/\(Self.count) transformed digits correct (\(String(format: "%.1f", accuracy * 100))%)")
-        #expect(accuracy >= 0.97, "\(correct)/\(Self.count) correct")
+        #expect(accuracy >= Self.requiredAccuracy, "\(correct)/\(Self.count) correct")
     }
 
     @Test func predictionsAreProbabilities() throws {

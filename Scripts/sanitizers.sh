@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The whole test suite under AddressSanitizer (with LeakSanitizer), then under
+# ThreadSanitizer: `Scripts/sanitizers.sh [address] [thread]` (both by default, in that
+# order). Exits non-zero if a build fails, a test fails, or any process reported anything:
+# the test runner and every `lenet` the end-to-end tests start are built with the same
+# sanitizer, and each writes its reports to a file under <scratch>/sanitizer-logs/, so a
+# report from a child whose stderr a test discards (lenet serve) still fails the run.
+#
+# - Release builds with LENET_SAFETY_CHECKS=1 (Package.swift): -O instead of -Ounchecked,
+#   so Swift's bounds, overflow and exclusivity checks stay on as in a debug build, at
+#   release speed. A debug build's kernels are >100x slower (a one-epoch `lenet bench`
+#   did not finish in 5 minutes), far too slow for the tests that train.
+# - Scratch paths of their own (.build-asan, .build-tsan), kept between runs: a clean
+#   build compiles every dependency (swift-crypto, NIO, Hummingbird) again with the
+#   sanitizer, an incremental one only what changed.
+# - LENET_TEST_WORKLOAD=small (unless set otherwise): the slowest training test trains
+#   less; every test still runs (Tests/LeNetKitTests/Support/TestWorkload.swift).
+# - LeakSanitizer suppressions for leaks inside system libraries only, each explained:
+#   Scripts/sanitizers/lsan.supp. ThreadSanitizer needs none.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+sanitizers=("$@")
+[ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
+export LENET_TEST_WORKLOAD=${LENET_TEST_WORKLOAD:-small}
+export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
+suppressions=$PWD/Scripts/sanitizers/lsan.supp
+
+now() { date +%s.%N; }
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
+
+failed=0
+summary=()
+for sanitizer in "${sanitizers[@]}"; do
+    case "$sanitizer" in
+        address) scratch=.build-asan ;;
+        thread) scratch=.build-tsan ;;
+        *) echo "sanitizers.sh: unknown sanitizer '$sanitizer' (address or thread)" >&2; exit 2 ;;
+    esac
+    logs=$PWD/$scratch/sanitizer-logs
+    mkdir -p "$scratch"
+    rm -rf "$logs"
+    mkdir -p "$logs"
+
+    echo "== $sanitizer: building (scratch path $scratch)"
+    start=$(now)
+    if ! swift build -c release --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" \
+            >"$scratch/sanitizer-build.log" 2>&1; then
+        tail -n 60 "$scratch/sanitizer-build.log"
+        build_seconds=$(seconds "$start" "$(now)")
+        summary+=("$sanitizer: build FAILED after ${build_seconds} s (log: $scratch/sanitizer-build.log)")
+        failed=1
+        continue
+    fi
+    build_seconds=$(seconds "$start" "$(now)")
+    echo "== $sanitizer: built in ${build_seconds} s; testing (LENET_TEST_WORKLOAD=$LENET_TEST_WORKLOAD)"
+
+    start=$(now)
+    # Reports go to files (log_path: one per process, named by pid). LeakSanitizer runs at
+    # each process's exit; ThreadSanitizer keeps going after a report and exits 66.
+    ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1" \
+    LSAN_OPTIONS="suppressions=$suppressions:print_suppressions=0" \
+    TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1" \
+        swift test -c release --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build
+    status=$?
+    test_seconds=$(seconds "$start" "$(now)")
+
+    reports=("$logs"/*)
+    [ -e "${reports[0]}" ] || reports=()
+    outcome="passed"
+    if [ ${#reports[@]} -gt 0 ]; then
+        for report in "${reports[@]}"; do
+            echo "== $sanitizer: report $report (first 150 lines):"
+            head -n 150 "$report"
+        done
+        outcome="FAILED: ${#reports[@]} process(es) reported, see $logs"
+        failed=1
+    elif [ "$status" -ne 0 ]; then
+        outcome="FAILED: swift test exited $status"
+        failed=1
+    fi
+    [ "$status" -ne 0 ] && [ ${#reports[@]} -gt 0 ] && outcome="$outcome (swift test exited $status)"
+    summary+=("$sanitizer: build ${build_seconds} s, tests ${test_seconds} s: $outcome")
+done
+
+echo "== sanitizers:"
+for line in "${summary[@]}"; do echo "   $line"; done
+exit $failed

@@ -14,8 +14,8 @@ edge cases next to them, each small (the largest is a JSON body of 784 numbers).
   FuzzPredictAPI   one selector byte (Content-Type, see Fuzz/Sources/FuzzPredictAPI) then a
                    body: PNG, PGM, JSON pixels, free-form types, malformed JSON
 
-Inputs the fuzzers found that crashed them are added by hand beside these (crash-*), and
-kept when this script runs again. Deterministic: a second run writes identical files.
+Inputs that once crashed a target or tripped its limits are written here too (crash-*,
+oom-*). Deterministic: a second run writes identical files.
 
 Run: python3 Scripts/make_fuzz_corpus.py [MNIST_DIR]   (default ../shared/mnist)
 """
@@ -117,6 +117,9 @@ def safetensors_corpus():
     progress = [("progress.batches_done", "I64", [], i64(1)), ("progress.seconds", "F64", [], f64(0.25)),
                 ("progress.train_correct", "I64", [], i64(1)), ("progress.train_loss_sum", "F64", [], f64(2.0))]
     write("FuzzSafeTensors", "training-state-mid-epoch", safetensors(state + progress, state_metadata))
+    # Once an overflow trap working out the batches in an epoch.
+    write("FuzzSafeTensors", "crash-training-state-batch-size-int-max",
+          safetensors(state + progress, dict(state_metadata, batch_size=str(2**63 - 1))))
     write("FuzzSafeTensors", "empty-header", safetensors([], None, pad=False))
     write("FuzzSafeTensors", "all-dtypes", safetensors(
         [(d, d, [1], bytes(size)) for d, size in

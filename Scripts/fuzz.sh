@@ -51,8 +51,10 @@ for target in "${targets[@]}"; do
     # -timeout: one input taking over 10 s is a hang. -malloc_limit_mb: an input of a few KB
     # that makes one allocation over 512 MB is a bug (the largest legitimate one is a PNG
     # header claiming 8192x8192 at 16 bits, 256 MB, before libpng finds no pixels).
+    # SWIFT_BACKTRACE: Swift's own crash backtracer off, so that libFuzzer reports a trap
+    # itself (the backtracer, reading memory under ASan, adds a report of its own).
     status=0
-    "$bin/$target" "$corpus" -max_total_time="$seconds" -max_len="$(max_len "$target")" \
+    SWIFT_BACKTRACE=enable=no "$bin/$target" "$corpus" -max_total_time="$seconds" -max_len="$(max_len "$target")" \
         -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$artifacts" \
         >"$log" 2>&1 || status=$?
     # The last status line (#N DONE or the last pulse) and the final statistics.

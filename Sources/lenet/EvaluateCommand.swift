@@ -27,7 +27,9 @@ struct EvaluateCommand: ParsableCommand {
     var noDownload = false
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard (1...TrainingConfiguration.maxBatchSize).contains(batchSize) else {
+            throw ValidationError("--batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
+        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 

@@ -14,7 +14,9 @@ struct SummaryCommand: ParsableCommand {
     var batchSize = 32
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard (1...TrainingConfiguration.maxBatchSize).contains(batchSize) else {
+            throw ValidationError("--batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
+        }
     }
 
     func run() throws {

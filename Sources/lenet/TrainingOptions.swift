@@ -32,7 +32,9 @@ struct TrainingOptions: ParsableArguments {
 
     func validate() throws {
         guard epochs ?? 1 >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard (1...TrainingConfiguration.maxBatchSize).contains(batchSize) else {
+            throw ValidationError("--batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
+        }
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be a positive number") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }

@@ -11,6 +11,10 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var seed: UInt64 = 0
     public var device: ComputeDevice = .allCores
 
+    /// The largest batch accepted: activations are allocated for a whole batch (about
+    /// 30 KB per image in training), so this caps them near 2 GB.
+    public static let maxBatchSize = 65_536
+
     public init() {}
 }
 

@@ -80,7 +80,7 @@ extension TrainingState {
         configuration.momentum = try value("momentum", Float.self)
         configuration.weightDecay = try value("weight_decay", Float.self)
         configuration.seed = try value("seed", UInt64.self)
-        guard configuration.batchSize >= 1, configuration.epochs >= 0 else {
+        guard (1...TrainingConfiguration.maxBatchSize).contains(configuration.batchSize), configuration.epochs >= 0 else {
             throw fail("metadata batch_size \(configuration.batchSize) or epochs \(configuration.epochs) is out of range")
         }
         let hasVelocity = try value("has_velocity", Bool.self)

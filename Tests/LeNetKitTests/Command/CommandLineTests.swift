@@ -91,7 +91,7 @@ import Testing
 
     @Test func invalidFlagsAreRefusedBeforeAnyWork() throws {
         for arguments in [["train", "--epochs", "0"], ["train", "--lr", "-1"], ["train", "--model", "resnet"],
-                          ["train", "--batch-size", "0"], ["experiment", "--threads", "0"]] {
+                          ["train", "--batch-size", "0"], ["train", "--batch-size", "65537"], ["experiment", "--threads", "0"]] {
             let outcome = try Self.run(arguments + ["--data-dir", "/nonexistent"])
             #expect(outcome.status == 64, "\(arguments): \(outcome.status)")  // EX_USAGE
             #expect(!outcome.stderr.isEmpty)

@@ -3,7 +3,8 @@
 #   1. 64 connections POST a real PNG (an MNIST test digit drawn as the page sends it,
 #      280x280 RGBA) to /api/predict for DURATION seconds: every answer must be 200 and
 #      no socket error; throughput and latency percentiles are printed.
-#   2. Meanwhile GET /healthz every 0.2 s must answer 200.
+#   2. Meanwhile GET /healthz every 0.2 s must answer 200 (within 10 s: on 2 vCPUs wrk
+#      and the server share the cores, and /healthz waits behind the queued predictions).
 #   3. Then a burst of malformed requests (10 kinds, 64 connections, 5 s): only 4xx answers.
 #   4. After it /healthz and a good prediction still answer.
 # The figures go to OUT/load.json.
@@ -28,7 +29,7 @@ url=${url%/}
 [ -n "$url" ] || { echo "load_test.sh: the server did not start:" >&2; cat "$out/serve.log" >&2; exit 1; }
 
 fail() { echo "load_test.sh: FAILED: $*" >&2; exit 1; }
-health() { curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}\n' "$url/healthz" || echo "000 5"; }
+health() { curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}\n' "$url/healthz" || echo "000 10"; }
 predicted_digit() {
     curl -s --max-time 5 -H 'Content-Type: image/png' --data-binary "@$out/digit.png" "$url/api/predict" \
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["digit"])'

@@ -16,7 +16,10 @@
 # - LENET_TEST_WORKLOAD=small (unless set otherwise): the slowest training test trains
 #   less; every test still runs (Tests/LeNetKitTests/Support/TestWorkload.swift).
 # - LeakSanitizer suppressions for leaks inside system libraries only, each explained:
-#   Scripts/sanitizers/lsan.supp. ThreadSanitizer needs none.
+#   Scripts/sanitizers/lsan.supp. ThreadSanitizer: one, for a false report on values that
+#   SwiftNIO hands to Hummingbird through a continuation (Scripts/sanitizers/tsan.supp);
+#   before the suite, continuation_handoff.swift shows that false report without lenet, and
+#   the script says so if this toolchain stops making it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,24 @@ sanitizers=("$@")
 export LENET_TEST_WORKLOAD=${LENET_TEST_WORKLOAD:-small}
 export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
 suppressions=$PWD/Scripts/sanitizers/lsan.supp
+tsan_suppressions=$PWD/Scripts/sanitizers/tsan.supp
+
+# Does ThreadSanitizer still misread a continuation hand-over (the reason for tsan.supp)?
+check_continuation_handoff() {
+    local demo=$1/continuation-handoff
+    if ! swiftc -O -sanitize=thread -parse-as-library Scripts/sanitizers/continuation_handoff.swift \
+            -o "$demo" >"$1/continuation-handoff-build.log" 2>&1; then
+        echo "== thread: could not build continuation_handoff.swift (see $1/continuation-handoff-build.log)"
+        return
+    fi
+    TSAN_OPTIONS="halt_on_error=0" "$demo" >"$1/continuation-handoff.log" 2>&1
+    if grep -q "WARNING: ThreadSanitizer: data race" "$1/continuation-handoff.log"; then
+        echo "== thread: continuation_handoff.swift still gets a false race report: tsan.supp stays"
+    else
+        echo "== thread: NOTE: continuation_handoff.swift got no race report with this toolchain;" \
+             "the entry in Scripts/sanitizers/tsan.supp may no longer be needed"
+    fi
+}
 
 now() { date +%s.%N; }
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
@@ -54,13 +75,14 @@ for sanitizer in "${sanitizers[@]}"; do
     fi
     build_seconds=$(seconds "$start" "$(now)")
     echo "== $sanitizer: built in ${build_seconds} s; testing (LENET_TEST_WORKLOAD=$LENET_TEST_WORKLOAD)"
+    [ "$sanitizer" = thread ] && check_continuation_handoff "$scratch"
 
     start=$(now)
     # Reports go to files (log_path: one per process, named by pid). LeakSanitizer runs at
     # each process's exit; ThreadSanitizer keeps going after a report and exits 66.
     ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1" \
     LSAN_OPTIONS="suppressions=$suppressions:print_suppressions=0" \
-    TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1" \
+    TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1:suppressions=$tsan_suppressions:print_suppressions=0" \
         swift test -c release --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build
     status=$?
     test_seconds=$(seconds "$start" "$(now)")

@@ -16,15 +16,16 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         let output = self.output ?? RunFolder.defaultPath(name: "experiment")
-        try RunFolder.prepare(output)  // an unwritable folder is reported before any download or training
+        let folders = ModelVariant.allCases.map { (output as NSString).appendingPathComponent($0.rawValue) }
+        // An unwritable folder is reported before any download or training.
+        for folder in [output] + folders { try RunFolder.prepare(folder) }
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !training.noDownload, progress: printToStandardError)
         var rows: [(ModelVariant, [EpochRecord], Double)] = []
         var reportRuns: [ComparisonReport.Run] = []
-        for model in ModelVariant.allCases {
+        for (model, folder) in zip(ModelVariant.allCases, folders) {
             print("== \(model.rawValue)")
             let trainer = Trainer(configuration: training.configuration(model: model), dataset: dataset)
-            let folder = (output as NSString).appendingPathComponent(model.rawValue)
             // Stopped, one model can be finished with `lenet train --resume`; the comparison needs a new experiment.
             let seconds = try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: data))
             rows.append((model, trainer.history, seconds))

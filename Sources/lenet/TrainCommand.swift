@@ -22,17 +22,26 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let folder = resume ?? output ?? Self.defaultRunFolder(model: model)
-        if resume == nil { try RunFolder.prepare(folder) }  // an unwritable folder is reported before any download or training
+        // What can be wrong with the run folder is reported before any download or training:
+        // the state to resume first (so a mistyped RUN_DIR is not created), then a real write.
+        let resuming = try resume.map { _ in try stateToResume(in: folder) }
+        try RunFolder.prepare(folder)
         let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
                                        download: !training.noDownload, progress: printToStandardError)
-        let trainer = try makeTrainer(dataset: dataset, folder: folder)
+        let trainer: Trainer
+        if let resuming {
+            trainer = try Trainer(resuming: resuming.state, dataset: dataset, epochs: resuming.epochs,
+                                  device: .cpu(threads: training.threads))
+        } else {
+            trainer = Trainer(configuration: training.configuration(model: model), dataset: dataset)
+        }
         RunReportFiles.printSummary(trainer.configuration)
         try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: data))
     }
 
-    /// A fresh trainer, or with --resume one restored from the run folder's state.
-    private func makeTrainer(dataset: Dataset, folder: String) throws -> Trainer {
-        guard resume != nil else { return Trainer(configuration: training.configuration(model: model), dataset: dataset) }
+    /// The run folder's training state and the total epochs to train it to (--epochs, else
+    /// the run's own total), checked against the options.
+    private func stateToResume(in folder: String) throws -> (state: TrainingState, epochs: Int) {
         if let output, output != folder { throw CommandError("--resume continues in RUN_DIR itself; leave out --output") }
         let state = try RunCheckpoints(directory: folder).loadState()
         let epochs = training.epochs ?? state.configuration.epochs
@@ -43,7 +52,7 @@ struct TrainCommand: ParsableCommand {
         let position = state.epochProgress.batchesDone > 0
             ? "in epoch \(state.epochsDone + 1) after batch \(state.epochProgress.batchesDone)" : "after epoch \(state.epochsDone)"
         printToStandardError("Resuming \(folder) \(position) of \(epochs)")
-        return try Trainer(resuming: state, dataset: dataset, epochs: epochs, device: .cpu(threads: training.threads))
+        return (state, epochs)
     }
 
     /// runs/<yyyyMMdd-HHmmss>-<model>, local time.

@@ -55,7 +55,8 @@ struct TrainingOptions: ParsableArguments {
     }
 }
 
-/// Trains `trainer` to its configured epochs in `folder`: after each epoch the tutorial's
+/// Trains `trainer` to its configured epochs in `folder` (made and checked beforehand with
+/// `RunFolder.prepare`, before the data is loaded): after each epoch the tutorial's
 /// line, the checkpoints (last, best, state), the history files and the curves; then
 /// `Done`, the run time and the report. Returns the seconds of the whole run.
 ///
@@ -64,7 +65,6 @@ struct TrainingOptions: ParsableArguments {
 @discardableResult
 func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String) throws -> Double {
     let start = Date()
-    try RunFolder.prepare(folder)
     StopRequest.install()
     let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
     while trainer.history.count < trainer.configuration.epochs {

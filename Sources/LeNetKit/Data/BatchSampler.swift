@@ -19,7 +19,13 @@ public struct BatchSampler: Sendable {
     }
 
     /// ceil(count / batchSize); the short last batch is kept.
-    public var batchCount: Int { (count + batchSize - 1) / batchSize }
+    public var batchCount: Int { Self.batchCount(count: count, batchSize: batchSize) }
+
+    /// ceil(count / batchSize) for count >= 0 and batchSize >= 1, rounded up without an
+    /// addition that could overflow (a batch size read from a file may be near Int.max).
+    public static func batchCount(count: Int, batchSize: Int) -> Int {
+        count / batchSize + (count % batchSize == 0 ? 0 : 1)
+    }
 
     /// Reshuffles (a fresh permutation every call) if `shuffle`, else identity order.
     public mutating func startEpoch(using generator: inout RandomGenerator) {

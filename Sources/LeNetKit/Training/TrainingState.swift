@@ -164,8 +164,7 @@ extension TrainingState {
         let correct = Int(try file.int64s("progress.train_correct", shape: [])[0])
         let lossSum = try file.doubles("progress.train_loss_sum", shape: [])[0]
         let seconds = try file.doubles("progress.seconds", shape: [])[0]
-        // Rounded up without adding: batch_size comes from the file and may be near Int.max.
-        let batchCount = trainCount / batchSize + (trainCount % batchSize == 0 ? 0 : 1)
+        let batchCount = BatchSampler.batchCount(count: trainCount, batchSize: batchSize)
         guard batches >= 1, batches < batchCount else {
             throw fail("progress.batches_done is \(batches), expected 1..<\(batchCount) (the batches in an epoch)")
         }

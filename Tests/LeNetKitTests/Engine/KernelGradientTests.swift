@@ -125,7 +125,9 @@ import Testing
         #expect(gradientMismatch(inputGrad, numericGradient(&input) { dot(forward($0, w, b), r) }) == nil)
     }
 
-    @Test(arguments: [(6, 4), (28, 28), (10, 10), (4, 18), (2, 2)])
+    // Rows of 16 inputs or more take the SIMD path: 16 (one block), 18 and 28 (overlapping
+    // blocks), 34 (two blocks and an overlap); narrower rows the scalar one.
+    @Test(arguments: [(6, 4), (28, 28), (10, 10), (4, 18), (2, 2), (4, 16), (2, 34)])
     func maxPoolPicksMaximaAndRoutesGradients(height: Int, width: Int) {
         var random = TestRandom(seed: 4)
         let planes = 3, outCount = planes * (height / 2) * (width / 2)
@@ -163,7 +165,7 @@ import Testing
         #expect(inputGrad == referenceGrad)
     }
 
-    @Test(arguments: [(6, 4), (28, 28), (10, 10)])
+    @Test(arguments: [(6, 4), (28, 28), (10, 10), (2, 18)])
     func rectifyingMaxPoolIsReLUThenMaxPool(height: Int, width: Int) {
         var random = TestRandom(seed: 14)
         let planes = 2, inCount = planes * height * width, outCount = inCount / 4
@@ -201,6 +203,30 @@ import Testing
         maxPoolBackwardReference(inputGrad: &referenceGrad, outputGrad: [5], input: input, output: [1],
                                  planes: 1, height: 2, width: 2, size: 2)
         #expect(referenceGrad == [5, 0, 0, 0])
+    }
+
+    /// The same ties through the SIMD path: 8 windows of a 2x16 plane, each with its own
+    /// pattern of equal values (all four, three, the bottom pair, one pair across rows).
+    @Test(arguments: [false, true])
+    func simdMaxPoolTiesGoToTheFirstMaximum(rectify: Bool) {
+        let windows: [[Float]] = [[1, 1, 1, 1], [0, 2, 2, 2], [0, 1, 3, 3], [4, 0, 4, 0],
+                                  [0, 0, 0, 0], [-1, -1, -2, -1], [0, 5, 0, 5], [2, 1, 0, 2]]
+        var input = [Float](repeating: 0, count: 32)
+        for (w, window) in windows.enumerated() {
+            (input[2 * w], input[2 * w + 1], input[16 + 2 * w], input[16 + 2 * w + 1]) = (window[0], window[1], window[2], window[3])
+        }
+        var output = [Float](repeating: 0, count: 8), choice = [UInt8](repeating: 9, count: 8)
+        maxPool2x2Forward(output: &output, choice: &choice, input: input, planes: 1, height: 2, width: 16, rectify: rectify)
+        var inputGrad = [Float](repeating: 9, count: 32)
+        maxPool2x2Backward(inputGrad: &inputGrad, outputGrad: (1...8).map(Float.init), choice: choice,
+                           planes: 1, height: 2, width: 16)
+        for (w, window) in windows.enumerated() {
+            let best = window.max()!, cut = rectify && !(best > 0)
+            #expect(output[w] == (rectify ? max(best, 0) : best), "window \(w)")
+            let first = window.firstIndex(of: best)!
+            let grads = [inputGrad[2 * w], inputGrad[2 * w + 1], inputGrad[16 + 2 * w], inputGrad[16 + 2 * w + 1]]
+            #expect(grads == (0..<4).map { !cut && $0 == first ? Float(w + 1) : 0 }, "window \(w) \(window)")
+        }
     }
 
     @Test func reluForwardAndBackward() {

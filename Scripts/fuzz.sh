@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets in Fuzz/ (ASan, Swift's bounds and overflow checks on) and
-# runs each for SECONDS (default 30), one after the other, each on a temporary copy of
-# its seed corpus in Fuzz/Corpus/<target>/ (the committed corpora are never changed).
+# runs each for SECONDS (default 30), as many at once as there are cores, each on a
+# temporary copy of its seed corpus in Fuzz/Corpus/<target>/ (the committed corpora are
+# never changed).
 # Fails if any target crashes, traps, times out on one input or runs out of memory,
 # naming the target and the input that did it.
 #
 #   Scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. Scripts/fuzz.sh 600 FuzzImage
 #
-# LENET_FUZZ_SCRATCH: the build folder (default .build-fuzz). LENET_FUZZ_KEEP=1 keeps
+# LENET_FUZZ_SCRATCH: the build folder (default .build-fuzz). LENET_FUZZ_JOBS: targets run
+# at once (default: the number of cores). LENET_FUZZ_KEEP=1 keeps
 # the grown corpora and logs (in a temporary folder it names) after a clean run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,33 +44,60 @@ for target in "${targets[@]}"; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lenet-fuzz.XXXXXX")
-failed=()
-for target in "${targets[@]}"; do
-    corpus="$work/$target/corpus" artifacts="$work/$target/crashes/" log="$work/$target/log"
+
+# One target: fuzz it from a copy of its seeds, then write its report to $work/<target>/report
+# and its exit status to $work/<target>/status (0: no crash, trap, hang or memory blow-up).
+fuzz_target() {
+    local target=$1
+    local corpus="$work/$target/corpus" artifacts="$work/$target/crashes/" log="$work/$target/log"
+    local report="$work/$target/report"
     mkdir -p "$corpus" "$artifacts"
     cp Fuzz/Corpus/"$target"/* "$corpus"/
-    echo "== $target: ${seconds}s, $(ls "$corpus" | wc -l) seeds, max_len $(max_len "$target")"
+    echo "== $target: ${seconds}s, $(ls "$corpus" | wc -l) seeds, max_len $(max_len "$target")" > "$report"
     # -timeout: one input taking over 10 s is a hang. -malloc_limit_mb: an input of a few KB
     # that makes one allocation over 512 MB is a bug (the largest legitimate one is a PNG
     # header claiming 8192x8192 at 16 bits, 256 MB, before libpng finds no pixels).
     # SWIFT_BACKTRACE: Swift's own crash backtracer off, so that libFuzzer reports a trap
     # itself (the backtracer, reading memory under ASan, adds a report of its own).
-    status=0
+    local status=0
     SWIFT_BACKTRACE=enable=no "$bin/$target" "$corpus" -max_total_time="$seconds" -max_len="$(max_len "$target")" \
         -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$artifacts" \
         >"$log" 2>&1 || status=$?
-    # The last status line (#N DONE or the last pulse) and the final statistics.
-    grep -E '^#[0-9]+' "$log" | tail -n 1 || true
-    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" | tr '\n' ' ' || true
-    echo
+    {
+        # The last status line (#N DONE or the last pulse) and the final statistics.
+        grep -E '^#[0-9]+' "$log" | tail -n 1 || true
+        grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" | tr '\n' ' ' || true
+        echo
+    } >> "$report"
+    local crashes
     crashes=$(ls "$artifacts")
-    if [ "$status" -ne 0 ] || [ -n "$crashes" ]; then
-        failed+=("$target")
-        echo "FAIL: $target exited with status $status" >&2
-        grep -E -A 30 '==[0-9]+==ERROR|Fatal error|Precondition failed|ERROR: libFuzzer' "$log" | head -n 60 >&2 || true
-        for crash in $crashes; do echo "FAIL: $target crashing input: $artifacts$crash" >&2; done
-        echo "FAIL: $target full log: $log" >&2
+    if [ "$status" -eq 0 ] && [ -n "$crashes" ]; then status=1; fi
+    if [ "$status" -ne 0 ]; then
+        {
+            echo "FAIL: $target exited with status $status"
+            grep -E -A 30 '==[0-9]+==ERROR|Fatal error|Precondition failed|ERROR: libFuzzer' "$log" | head -n 60 || true
+            for crash in $crashes; do echo "FAIL: $target crashing input: $artifacts$crash"; done
+            echo "FAIL: $target full log: $log"
+        } >> "$report"
     fi
+    echo "$status" > "$work/$target/status"
+}
+
+# Each libFuzzer process is one thread: run as many targets at once as there are cores
+# (LENET_FUZZ_JOBS to choose), so CI's 4 x 30 s take about a minute on two.
+jobs=${LENET_FUZZ_JOBS:-$(nproc)}
+running=0
+for target in "${targets[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
+    fuzz_target "$target" &
+    running=$((running + 1))
+done
+wait
+
+failed=()
+for target in "${targets[@]}"; do
+    cat "$work/$target/report"
+    [ "$(cat "$work/$target/status" 2>/dev/null || echo 1)" = 0 ] || failed+=("$target")
 done
 
 if [ ${#failed[@]} -gt 0 ]; then

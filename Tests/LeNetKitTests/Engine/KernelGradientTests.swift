@@ -125,9 +125,11 @@ import Testing
         #expect(gradientMismatch(inputGrad, numericGradient(&input) { dot(forward($0, w, b), r) }) == nil)
     }
 
-    // Rows of 16 inputs or more take the SIMD path: 16 (one block), 18 and 28 (overlapping
-    // blocks), 34 (two blocks and an overlap); narrower rows the scalar one.
-    @Test(arguments: [(6, 4), (28, 28), (10, 10), (4, 18), (2, 2), (4, 16), (2, 34)])
+    // Rows of 16 inputs or more take 8-window SIMD blocks in one row pair: 16 (one block),
+    // 18 and 28 (overlapping blocks), 34 (two blocks and an overlap). Rows of 8 to 14 take
+    // 4-window blocks in two row pairs at once: 8 (one block), 10 and 12 (overlapping), with
+    // an even (4, 12) or odd (6, 8; 10, 10) number of row pairs. Narrower rows: scalar.
+    @Test(arguments: [(6, 4), (28, 28), (10, 10), (4, 18), (2, 2), (4, 16), (2, 34), (6, 8), (4, 12), (2, 14)])
     func maxPoolPicksMaximaAndRoutesGradients(height: Int, width: Int) {
         var random = TestRandom(seed: 4)
         let planes = 3, outCount = planes * (height / 2) * (width / 2)
@@ -165,7 +167,7 @@ import Testing
         #expect(inputGrad == referenceGrad)
     }
 
-    @Test(arguments: [(6, 4), (28, 28), (10, 10), (2, 18)])
+    @Test(arguments: [(6, 4), (28, 28), (10, 10), (2, 18), (6, 8)])
     func rectifyingMaxPoolIsReLUThenMaxPool(height: Int, width: Int) {
         var random = TestRandom(seed: 14)
         let planes = 2, inCount = planes * height * width, outCount = inCount / 4
@@ -205,27 +207,36 @@ import Testing
         #expect(referenceGrad == [5, 0, 0, 0])
     }
 
-    /// The same ties through the SIMD path: 8 windows of a 2x16 plane, each with its own
-    /// pattern of equal values (all four, three, the bottom pair, one pair across rows).
-    @Test(arguments: [false, true])
-    func simdMaxPoolTiesGoToTheFirstMaximum(rectify: Bool) {
-        let windows: [[Float]] = [[1, 1, 1, 1], [0, 2, 2, 2], [0, 1, 3, 3], [4, 0, 4, 0],
-                                  [0, 0, 0, 0], [-1, -1, -2, -1], [0, 5, 0, 5], [2, 1, 0, 2]]
-        var input = [Float](repeating: 0, count: 32)
+    /// The same ties through the SIMD paths: 8 windows of a 2x16 plane (one 8-window block)
+    /// and of a 4x8 plane (one 4-window block in each of two row pairs), each window with its
+    /// own pattern of equal values (all four, three, all zero, all negative, the bottom pair,
+    /// a pair across rows).
+    @Test(arguments: [(2, 16, false), (2, 16, true), (4, 8, false), (4, 8, true)])
+    func simdMaxPoolTiesGoToTheFirstMaximum(height: Int, width: Int, rectify: Bool) {
+        let windows: [[Float]] = [[1, 1, 1, 1], [0, 2, 2, 2], [0, 0, 0, 0], [-1, -1, -2, -1],
+                                  [0, 1, 3, 3], [4, 0, 4, 0], [0, 5, 0, 5], [2, 1, 0, 2]]
+        let ow = width / 2
+        // Window w sits at row pair w / ow, column w % ow; its inputs in [a b; c d] order.
+        func inputIndices(_ w: Int) -> [Int] {
+            let top = 2 * (w / ow) * width + 2 * (w % ow)
+            return [top, top + 1, top + width, top + width + 1]
+        }
+        var input = [Float](repeating: 0, count: height * width)
         for (w, window) in windows.enumerated() {
-            (input[2 * w], input[2 * w + 1], input[16 + 2 * w], input[16 + 2 * w + 1]) = (window[0], window[1], window[2], window[3])
+            for (index, value) in zip(inputIndices(w), window) { input[index] = value }
         }
         var output = [Float](repeating: 0, count: 8), choice = [UInt8](repeating: 9, count: 8)
-        maxPool2x2Forward(output: &output, choice: &choice, input: input, planes: 1, height: 2, width: 16, rectify: rectify)
-        var inputGrad = [Float](repeating: 9, count: 32)
+        maxPool2x2Forward(output: &output, choice: &choice, input: input, planes: 1, height: height, width: width,
+                          rectify: rectify)
+        var inputGrad = [Float](repeating: 9, count: input.count)
         maxPool2x2Backward(inputGrad: &inputGrad, outputGrad: (1...8).map(Float.init), choice: choice,
-                           planes: 1, height: 2, width: 16)
+                           planes: 1, height: height, width: width)
         for (w, window) in windows.enumerated() {
             let best = window.max()!, cut = rectify && !(best > 0)
             #expect(output[w] == (rectify ? max(best, 0) : best), "window \(w)")
             let first = window.firstIndex(of: best)!
-            let grads = [inputGrad[2 * w], inputGrad[2 * w + 1], inputGrad[16 + 2 * w], inputGrad[16 + 2 * w + 1]]
-            #expect(grads == (0..<4).map { !cut && $0 == first ? Float(w + 1) : 0 }, "window \(w) \(window)")
+            #expect(inputIndices(w).map { inputGrad[$0] } == (0..<4).map { !cut && $0 == first ? Float(w + 1) : 0 },
+                    "window \(w) \(window)")
         }
     }
 

@@ -116,6 +116,10 @@ import Testing
         }
         let elsewhere = try CommandLineTests.run(["train", "--resume", data, "--data-dir", data, "--no-download"])
         Self.expectCleanFailure(elsewhere, naming: data, says: "no training state", "resume from a folder without a run")
+        let mistyped = run + "-typo"
+        let missing = try CommandLineTests.run(["train", "--resume", mistyped, "--data-dir", data, "--no-download"])
+        Self.expectCleanFailure(missing, naming: mistyped, says: "no training state", "resume from a folder that does not exist")
+        #expect(!FileManager.default.fileExists(atPath: mistyped), "resuming a mistyped folder created it")
         // The data the run was trained on must match.
         try DataFixtures.write(bytes, to: state)
         let other = try DataFixtures.temporaryDirectory()

@@ -96,7 +96,7 @@ wait
 
 failed=()
 for target in "${targets[@]}"; do
-    cat "$work/$target/report"
+    cat "$work/$target/report" 2>/dev/null || echo "FAIL: $target did not run (see $work/$target)"
     [ "$(cat "$work/$target/status" 2>/dev/null || echo 1)" = 0 ] || failed+=("$target")
 done
 

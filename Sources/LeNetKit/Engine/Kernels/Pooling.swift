@@ -50,7 +50,8 @@ public func maxPool2x2Forward(output: UnsafeMutablePointer<Float>, choice: Unsaf
                 let next = min(oy + 1, oh - 1)  // the second row pair of the step
                 let rowA = src + 2 * oy * width, rowB = src + 2 * next * width
                 forEachBlock(of: 4, windows: ow) { x in
-                    let upper = SIMD16(lowHalf: load(SIMD8<Float>.self, rowA + 2 * x), highHalf: load(SIMD8<Float>.self, rowB + 2 * x))
+                    let upper = SIMD16(lowHalf: load(SIMD8<Float>.self, rowA + 2 * x),
+                                       highHalf: load(SIMD8<Float>.self, rowB + 2 * x))
                     let lower = SIMD16(lowHalf: load(SIMD8<Float>.self, rowA + width + 2 * x),
                                        highHalf: load(SIMD8<Float>.self, rowB + width + 2 * x))
                     let (best, picks) = poolWindows(upper: upper, lower: lower, rectify: rectify)

@@ -128,24 +128,24 @@ private enum NarrowRows: RowCopier {
 }
 
 /// Stride-1 im2col from a (padded) source [C, paddedHeight, paddedWidth]: row (c, ki, kj)
-/// is OH segments of OW floats, each a straight copy.
+/// is OH segments of OW floats, each a straight copy. One source row feeds the K rows
+/// (c, ki, 0..<K) in turn, so the innermost loop keeps only two pointers live.
 @inline(__always)
 private func unfoldStride1<Copier: RowCopier>(_ columns: UnsafeMutablePointer<Float>, rowStride: Int,
                                               _ source: UnsafePointer<Float>, paddedHeight: Int, paddedWidth: Int,
                                               _ g: ConvGeometry, copy: Copier.Type) {
     let oh = g.outHeight, ow = g.outWidth, k = g.kernel
-    var row = columns
     for c in 0..<g.inChannels {
         let plane = source + c * paddedHeight * paddedWidth
         for ki in 0..<k {
-            for kj in 0..<k {
-                var src = plane + ki * paddedWidth + kj, dst = row
-                for _ in 0..<oh {
+            let rows = columns + (c * k + ki) * k * rowStride  // row (c, ki, 0)
+            for oy in 0..<oh {
+                var src = plane + (ki + oy) * paddedWidth, dst = rows + oy * ow
+                for _ in 0..<k {
                     Copier.copy(dst, src, count: ow)
-                    src += paddedWidth
-                    dst += ow
+                    src += 1
+                    dst += rowStride
                 }
-                row += rowStride
             }
         }
     }

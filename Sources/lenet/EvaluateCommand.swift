@@ -27,9 +27,7 @@ struct EvaluateCommand: ParsableCommand {
     var noDownload = false
 
     func validate() throws {
-        guard (1...TrainingConfiguration.maxBatchSize).contains(batchSize) else {
-            throw ValidationError("--batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
-        }
+        try validateBatchSize(batchSize)
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 

@@ -14,9 +14,7 @@ struct SummaryCommand: ParsableCommand {
     var batchSize = 32
 
     func validate() throws {
-        guard (1...TrainingConfiguration.maxBatchSize).contains(batchSize) else {
-            throw ValidationError("--batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
-        }
+        try validateBatchSize(batchSize)
     }
 
     func run() throws {

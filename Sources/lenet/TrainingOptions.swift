@@ -32,9 +32,7 @@ struct TrainingOptions: ParsableArguments {
 
     func validate() throws {
         guard epochs ?? 1 >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard (1...TrainingConfiguration.maxBatchSize).contains(batchSize) else {
-            throw ValidationError("--batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
-        }
+        try validateBatchSize(batchSize)
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be a positive number") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
@@ -52,6 +50,14 @@ struct TrainingOptions: ParsableArguments {
         configuration.seed = seed
         configuration.device = .cpu(threads: threads)
         return configuration
+    }
+}
+
+/// --batch-size for every command that takes one: activations are sized by it, so it is
+/// capped at `TrainingConfiguration.maxBatchSize`.
+func validateBatchSize(_ batchSize: Int) throws {
+    guard (1...TrainingConfiguration.maxBatchSize).contains(batchSize) else {
+        throw ValidationError("--batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
     }
 }
 

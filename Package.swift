@@ -14,6 +14,11 @@ let safetyChecks = Context.environment["LENET_SAFETY_CHECKS"] == "1"
 let speedFlags: [SwiftSetting] =
     (targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? [])
     + (safetyChecks ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))])
+// The tests reach the library's internals (kernels beside their references, the CPU
+// backend's steps) with `@testable import`. The library is built testable itself, so that
+// `swift build` and `swift test --disable-testable-imports` share one build of every
+// module instead of compiling all of them twice.
+let testableLibrary: [SwiftSetting] = [.unsafeFlags(["-enable-testing"])]
 
 let package = Package(
     name: "lenet",
@@ -41,7 +46,7 @@ let package = Package(
             ],
             // The ONNX schema the generated Export/ONNX/onnx.pb.swift came from (see Export/ONNX/README.md).
             exclude: ["Export/ONNX/onnx.proto", "Export/ONNX/README.md"],
-            swiftSettings: speedFlags
+            swiftSettings: speedFlags + testableLibrary
         ),
         .executableTarget(
             name: "lenet",
@@ -52,6 +57,11 @@ let package = Package(
             ],
             swiftSettings: speedFlags
         ),
+        // Examples/: small programs that use the library as a Swift user would (built and run in CI).
+        .executableTarget(name: "train-lenet", dependencies: ["LeNetKit"], path: "Examples/TrainLeNet",
+                          swiftSettings: speedFlags),
+        .executableTarget(name: "predict-digit", dependencies: ["LeNetKit"], path: "Examples/PredictDigit",
+                          swiftSettings: speedFlags),
         .testTarget(
             name: "LeNetKitTests",
             dependencies: ["LeNetKit", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -8,30 +8,30 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure training and inference speed, latency, load time and peak memory."
     )
 
-    @OptionGroup var data: DataOptions
+    @OptionGroup var work: WorkOptions
 
     @Option(help: "lenet or lenet-bn.")
     var model: ModelVariant = .lenet
 
-    @Option(help: "Compute threads (default: every core).")
-    var threads: Int = ThreadPool.defaultThreadCount
-
-    @Option(help: "Training batch size.")
-    var batchSize = 32
-
     @Option(help: "Inference batch size.")
     var inferenceBatchSize = 1000
+
+    func validate() throws {
+        do { try validateBatchSize(inferenceBatchSize) } catch {
+            throw ValidationError("--inference-batch-size must be between 1 and \(TrainingConfiguration.maxBatchSize)")
+        }
+    }
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func run() throws {
         let start = Date()
-        let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory, download: true,
-                                       progress: printToStandardError)
+        let dataset = try work.loadDataset()
         let loadSeconds = Date().timeIntervalSince(start)
-        let report = Benchmark.run(dataset: dataset, model: model, threads: threads, batchSize: batchSize,
-                                   inferenceBatchSize: inferenceBatchSize, loadSeconds: loadSeconds)
+        let report = try Benchmark.run(dataset: dataset, model: model, threads: work.threads ?? ComputeDevice.availableCores,
+                                       batchSize: work.batchSize, inferenceBatchSize: inferenceBatchSize,
+                                       loadSeconds: loadSeconds)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -12,32 +12,17 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "The checkpoint to evaluate (.safetensors).")
     var checkpoint: String
 
-    @OptionGroup var data: DataOptions
-
-    @Option(help: "Images per batch (the loss is the mean of per-batch means, as in training).")
-    var batchSize = 32
-
-    @Option(help: "Compute threads (default: every core).")
-    var threads: Int = ThreadPool.defaultThreadCount
+    @OptionGroup var work: WorkOptions
 
     @Option(help: "Write each test image's predicted class to this file, one per line, in test-set order.")
     var predictions: String?
 
-    @Flag(help: "Never download; fail if the data files are missing.")
-    var noDownload = false
-
-    func validate() throws {
-        try validateBatchSize(batchSize)
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-    }
-
     func run() throws {
         if let predictions { try RunFolder.checkCanWrite(file: predictions) }  // before the work, not after
         let model = try Checkpoint(contentsOf: checkpoint)
-        let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
-                                       download: !noDownload, progress: printToStandardError)
-        let network = try model.makeNetwork(device: .cpu(threads: threads), maxBatch: batchSize)
-        let evaluation = Evaluation(network: network, split: dataset.test, batchSize: batchSize)
+        let dataset = try work.loadDataset()
+        let network = try model.makeNetwork(device: work.device, maxBatch: work.batchSize)
+        let evaluation = Evaluation(network: network, split: dataset.test, batchSize: work.batchSize)
 
         var about = [model.variant.rawValue]
         if let epoch = model.info.epoch { about.append("epoch \(epoch)") }

@@ -8,7 +8,7 @@ struct ExperimentCommand: ParsableCommand {
         abstract: "Train LeNet and LeNet with BatchNorm and Dropout with the same seed, then compare them."
     )
 
-    @OptionGroup var data: DataOptions
+    @OptionGroup var work: WorkOptions
     @OptionGroup var training: TrainingOptions
 
     @Option(help: "Run folder: the comparison report, and one subfolder per model. Default: runs/<yyyyMMdd-HHmmss>-experiment.")
@@ -19,25 +19,26 @@ struct ExperimentCommand: ParsableCommand {
         let folders = ModelVariant.allCases.map { (output as NSString).appendingPathComponent($0.rawValue) }
         // An unwritable folder is reported before any download or training.
         for folder in [output] + folders { try RunFolder.prepare(folder) }
-        let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
-                                       download: !training.noDownload, progress: printToStandardError)
+        let dataset = try work.loadDataset()
         var rows: [(ModelVariant, [EpochRecord], Double)] = []
         var reportRuns: [ComparisonReport.Run] = []
         for (model, folder) in zip(ModelVariant.allCases, folders) {
             print("== \(model.rawValue)")
-            let trainer = Trainer(configuration: training.configuration(model: model), dataset: dataset)
+            let trainer = try Trainer(configuration: training.configuration(model: model, batchSize: work.batchSize),
+                                      dataset: dataset, device: work.device)
             // Stopped, one model can be finished with `lenet train --resume`; the comparison needs a new experiment.
-            let seconds = try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: data))
+            let seconds = try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: work.data))
             rows.append((model, trainer.history, seconds))
             reportRuns.append(.init(name: model.rawValue, history: trainer.history, seconds: seconds,
-                                    summary: ModelSummary(definition: trainer.network.definition, batchSize: training.batchSize),
+                                    summary: ModelSummary(definition: trainer.network.definition, batchSize: work.batchSize),
                                     reportLink: "\(model.rawValue)/report.html"))
         }
         let table = ExperimentComparison(rows.map { .init(model: $0.0, history: $0.1, seconds: $0.2) }).table
         print("")
         print(table)
         fflush(nil)
-        let report = try RunReportFiles.writeComparison(runs: reportRuns, table: table, configuration: training.configuration(model: .lenet),
+        let report = try RunReportFiles.writeComparison(runs: reportRuns, table: table, configuration: training.configuration(model: .lenet, batchSize: work.batchSize),
+                                                        device: work.device,
                                                         dataset: dataset, folder: output)
         printToStandardError("Report: \(report)")
     }

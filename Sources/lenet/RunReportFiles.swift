@@ -8,7 +8,13 @@ enum RunReportFiles {
     static func attachProgress(to trainer: Trainer) -> TerminalProgress? {
         guard TerminalProgress.isTerminal() else { return nil }
         let progress = TerminalProgress(imagesPerBatch: trainer.configuration.batchSize, totalImages: trainer.dataset.train.count)
-        trainer.onBatch = { progress.update(done: $0, total: $1, loss: $2, accuracy: $3) }
+        trainer.onBatch = { [unowned trainer] done, total in
+            progress.update(done: done, total: total) {
+                let epoch = trainer.epochProgress
+                let images = min(done * trainer.configuration.batchSize, trainer.dataset.train.count)
+                return (epoch.trainLossSum / Double(done), Double(epoch.trainCorrect) / Double(images))
+            }
+        }
         return progress
     }
 
@@ -33,7 +39,7 @@ enum RunReportFiles {
         let samples = SampleBatch(firstBatchOf: dataset.train, batchSize: configuration.batchSize, seed: configuration.seed)
         let report = RunReport(
             title: "LeNet training run: \(configuration.model.rawValue)",
-            settings: settings(configuration, dataset: dataset, folder: folder),
+            settings: settings(configuration, device: trainer.device, dataset: dataset, folder: folder),
             machine: .current(), summary: ModelSummary(definition: trainer.network.definition, batchSize: configuration.batchSize),
             history: trainer.history, runSeconds: runSeconds, classNames: dataset.kind.classNames, results: results,
             samples: ReportImage.samples(samples, limit: 20, classNames: dataset.kind.classNames),
@@ -47,8 +53,8 @@ enum RunReportFiles {
     /// The comparison report of `experiment`: report.html and curves.svg with both variants overlaid.
     @discardableResult
     static func writeComparison(runs: [ComparisonReport.Run], table: String, configuration: TrainingConfiguration,
-                                dataset: Dataset, folder: String) throws -> String {
-        var fields = settings(configuration, dataset: dataset, folder: folder)
+                                device: ComputeDevice, dataset: Dataset, folder: String) throws -> String {
+        var fields = settings(configuration, device: device, dataset: dataset, folder: folder)
         fields.removeAll { $0.name == "Model" }
         let report = ComparisonReport(title: "LeNet experiment: " + runs.map(\.name).joined(separator: " vs "),
                                       settings: fields, machine: .current(), runs: runs, comparisonTable: table)
@@ -56,13 +62,11 @@ enum RunReportFiles {
         return try write(report.html(), to: folder, name: "report.html")
     }
 
-    static func settings(_ c: TrainingConfiguration, dataset: Dataset, folder: String) -> [ReportField] {
-        var threads = "-"
-        if case .cpu(let count) = c.device { threads = "\(count)" }
-        return [
+    static func settings(_ c: TrainingConfiguration, device: ComputeDevice, dataset: Dataset, folder: String) -> [ReportField] {
+        [
             .init("Model", c.model.rawValue), .init("Epochs", "\(c.epochs)"), .init("Batch size", "\(c.batchSize)"),
             .init("Learning rate", "\(c.learningRate)"), .init("Momentum", "\(c.momentum)"),
-            .init("Weight decay", "\(c.weightDecay)"), .init("Seed", "\(c.seed)"), .init("Compute threads", threads),
+            .init("Weight decay", "\(c.weightDecay)"), .init("Seed", "\(c.seed)"), .init("Device", device.name),
             .init("Dataset", "\(dataset.kind.rawValue) (\(dataset.train.count) train, \(dataset.test.count) test)"),
             .init("Data directory", dataset.directory), .init("Run folder", folder),
             .init("Command", CommandLine.arguments.joined(separator: " ")),

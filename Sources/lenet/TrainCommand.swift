@@ -11,7 +11,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "lenet (the tutorial's LeNet-5) or lenet-bn (with BatchNorm and Dropout).")
     var model: ModelVariant = .lenet
 
-    @OptionGroup var data: DataOptions
+    @OptionGroup var work: WorkOptions
     @OptionGroup var training: TrainingOptions
 
     @Option(help: "Run folder for history files and checkpoints (last, best, state). Default: runs/<yyyyMMdd-HHmmss>-<model>.")
@@ -26,17 +26,16 @@ struct TrainCommand: ParsableCommand {
         // the state to resume first (so a mistyped RUN_DIR is not created), then a real write.
         let resuming = try resume.map { _ in try stateToResume(in: folder) }
         try RunFolder.prepare(folder)
-        let dataset = try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory,
-                                       download: !training.noDownload, progress: printToStandardError)
+        let dataset = try work.loadDataset()
         let trainer: Trainer
         if let resuming {
-            trainer = try Trainer(resuming: resuming.state, dataset: dataset, epochs: resuming.epochs,
-                                  device: .cpu(threads: training.threads))
+            trainer = try Trainer(resuming: resuming.state, dataset: dataset, epochs: resuming.epochs, device: work.device)
         } else {
-            trainer = Trainer(configuration: training.configuration(model: model), dataset: dataset)
+            trainer = try Trainer(configuration: training.configuration(model: model, batchSize: work.batchSize),
+                                  dataset: dataset, device: work.device)
         }
         RunReportFiles.printSummary(trainer.configuration)
-        try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: data))
+        try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: work.data))
     }
 
     /// The run folder's training state and the total epochs to train it to (--epochs, else

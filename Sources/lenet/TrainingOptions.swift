@@ -4,13 +4,44 @@ import LeNetKit
 
 extension ModelVariant: ExpressibleByArgument {}
 
-/// The flags `train` and `experiment` share; defaults are the tutorial's settings.
+/// The options of every command that loads the data and computes: train, experiment,
+/// evaluate and bench. One definition, one validation.
+struct WorkOptions: ParsableArguments {
+    @OptionGroup var data: DataOptions
+
+    @Option(help: "Images per batch (for evaluation too: the loss is the mean of per-batch means).")
+    var batchSize = 32
+
+    @Option(help: "Compute threads (default: every core, \(ComputeDevice.availableCores) here).")
+    var threads: Int?
+
+    @Flag(help: "Never download; fail if the data files are missing.")
+    var noDownload = false
+
+    /// More threads than this only wait: the work of a batch is cut into a few fixed slices.
+    static let maxThreads = 256
+
+    func validate() throws {
+        try validateBatchSize(batchSize)
+        guard (1...Self.maxThreads).contains(threads ?? 1) else {
+            throw ValidationError("--threads must be between 1 and \(Self.maxThreads)")
+        }
+    }
+
+    /// Where the work runs.
+    var device: ComputeDevice { .cpu(threads: threads ?? ComputeDevice.availableCores) }
+
+    /// The dataset, downloaded if missing unless --no-download; download messages on standard error.
+    func loadDataset() throws -> Dataset {
+        try Dataset.load(kind: data.dataset, dataDirectory: data.dataDirectory, download: !noDownload,
+                         progress: printToStandardError)
+    }
+}
+
+/// The flags `train` and `experiment` share besides `WorkOptions`; defaults are the tutorial's settings.
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Epochs to train (default 8; with --resume, the total the run was started with).")
     var epochs: Int?
-
-    @Option(help: "Images per batch (training and test).")
-    var batchSize = 32
 
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "SGD learning rate.")
     var learningRate: Float = 0.01
@@ -24,22 +55,14 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Seed for initialisation, shuffling and dropout.")
     var seed: UInt64 = 0
 
-    @Option(help: "Compute threads (default: every core).")
-    var threads: Int = ThreadPool.defaultThreadCount
-
-    @Flag(help: "Never download; fail if the data files are missing.")
-    var noDownload = false
-
     func validate() throws {
         guard epochs ?? 1 >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        try validateBatchSize(batchSize)
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be a positive number") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
-    func configuration(model: ModelVariant) -> TrainingConfiguration {
+    func configuration(model: ModelVariant, batchSize: Int) -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
         configuration.model = model
         configuration.epochs = epochs ?? configuration.epochs
@@ -48,7 +71,6 @@ struct TrainingOptions: ParsableArguments {
         configuration.momentum = momentum
         configuration.weightDecay = weightDecay
         configuration.seed = seed
-        configuration.device = .cpu(threads: threads)
         return configuration
     }
 }
@@ -73,11 +95,7 @@ func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String)
     let start = Date()
     StopRequest.install()
     let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
-    while trainer.history.count < trainer.configuration.epochs {
-        guard !StopRequest.isRequested, let record = trainer.runEpoch(stoppingWhen: { StopRequest.isRequested }) else {
-            progress?.clear()
-            try stopResumably(trainer, folder: folder, resumeCommand: resumeCommand)
-        }
+    let outcome = try trainer.run(stoppingWhen: { StopRequest.isRequested }) { record in
         progress?.clear()
         print(record.line)
         fflush(nil)  // one line per epoch, visible at once through pipes
@@ -85,6 +103,8 @@ func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String)
         try RunFolder.writeHistory(trainer.history, to: folder)
         try RunReportFiles.writeCurves(trainer.history, to: folder)
     }
+    progress?.clear()
+    if outcome == .stopped { try stopResumably(trainer, folder: folder, resumeCommand: resumeCommand) }
     let seconds = Date().timeIntervalSince(start)
     print("Done")
     print("Run time: \(formatRunTime(seconds: seconds))")

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Checkpoints: PyTorch-written files load and give PyTorch's logits; lenet's files round-trip
@@ -11,9 +11,9 @@ import Testing
     /// Logits of the fixture's 4 test images through a network holding `checkpoint`.
     static func logits(_ checkpoint: Checkpoint, input: [Float]) throws -> [Float] {
         let network = try checkpoint.makeNetwork(device: .cpu(threads: 1), maxBatch: 4)
-        network.inputs.update(from: input, count: input.count)
-        let out = network.logits(batch: 4)
-        return Array(UnsafeBufferPointer(start: out, count: 4 * 10))
+        var logits = [Float](repeating: 0, count: 4 * 10)
+        network.infer(input, count: 4, logits: &logits)
+        return logits
     }
 
     @Test(arguments: [("pytorch_lenet", ModelVariant.lenet), ("pytorch_lenet_bn", .lenetBN)])

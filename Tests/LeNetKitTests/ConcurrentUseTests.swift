@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Library calls made from several threads at once, as `lenet serve` makes them: the

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Downloads from a local HTTP server on 127.0.0.1 serving ../shared/mnist.

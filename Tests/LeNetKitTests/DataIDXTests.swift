@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Strict IDX validation: every malformed input is a one-line error naming the file.

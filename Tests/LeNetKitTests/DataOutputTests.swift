@@ -1,6 +1,6 @@
 import CPNG
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// PNG grid and terminal drawing of sample images.

@@ -1,4 +1,4 @@
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 @Suite struct DataSamplerTests {

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import SwiftProtobuf
 import Testing
 

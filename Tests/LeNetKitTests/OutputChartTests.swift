@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 // MARK: - Reading drawn XML back

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// report.html for a run and for the experiment, read back as XML.

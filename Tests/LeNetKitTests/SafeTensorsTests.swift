@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Golden files written by Scripts/make_fixtures.py, found next to this source file

@@ -1,4 +1,4 @@
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// The torchinfo-style model summary: shapes, parameter counts, mult-adds, memory.

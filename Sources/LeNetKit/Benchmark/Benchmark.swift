@@ -19,49 +19,41 @@ public struct BenchmarkReport: Codable, Sendable {
 public enum Benchmark {
     /// Measures with the data already loaded by the caller (`loadSeconds` is passed through).
     public static func run(dataset: Dataset, model: ModelVariant, threads: Int, batchSize: Int,
-                           inferenceBatchSize: Int, loadSeconds: Double, trainBatches: Int? = nil) -> BenchmarkReport {
+                           inferenceBatchSize: Int, loadSeconds: Double, trainBatches: Int? = nil) throws -> BenchmarkReport {
         var configuration = TrainingConfiguration()
         configuration.model = model
         configuration.batchSize = batchSize
-        configuration.device = .cpu(threads: threads)
         configuration.epochs = 1
-        let trainer = Trainer(configuration: configuration, dataset: dataset)
+        let device = ComputeDevice.cpu(threads: threads)
+        let trainer = try Trainer(configuration: configuration, dataset: dataset, device: device)
 
         // A full epoch (train + test), as `lenet train` runs it.
         let epochStart = now()
         trainer.runEpoch()
         let epochSeconds = now() - epochStart
 
-        // Training throughput alone, on the second epoch's order.
+        // Training throughput alone, on a second epoch's order.
         let network = trainer.network
         var generator = RandomGenerator(seed: 1)
-        var optimizer = SGD()
         var sampler = BatchSampler(count: dataset.train.count, batchSize: batchSize, shuffle: true)
         sampler.startEpoch(using: &generator)
+        network.setOrder(sampler.order, of: .train)
+        network.setTotals(.zero, of: .train)
         let batches = min(trainBatches ?? sampler.batchCount, sampler.batchCount)
         let trainStart = now()
-        var images = 0
-        for batch in 0..<batches {
-            let range = sampler.batchRange(batch)
-            dataset.train.gather(order: sampler.order, range: range, images: network.inputs, labels: network.labels)
-            _ = network.trainStep(batch: range.count, optimizer: &optimizer, generator: &generator)
-            images += range.count
+        for (step, batch) in sampler.batches.prefix(batches).enumerated() {
+            network.trainStep(batch, key: StepKey(seed: 1, step: UInt64(step)))
         }
-        let trainImagesPerSecond = Double(images) / (now() - trainStart)
+        let trainImagesPerSecond = Double(network.totals(of: .train).images) / (now() - trainStart)
+        let trained = network.snapshot()
 
         // Inference over the test set in large batches.
-        let inference = configuration.device.makeNetwork(ModelDefinition.lenet(model), maxBatch: inferenceBatchSize,
-                                                         trainable: false)
-        inference.store.values.copy(from: network.store.values)
-        inference.store.buffers.copy(from: network.store.buffers)
-        var testOrder = BatchSampler(count: dataset.test.count, batchSize: inferenceBatchSize, shuffle: false)
-        testOrder.startEpoch(using: &generator)
+        let inference = try device.makeNetwork(ModelDefinition.lenet(model), maxBatch: inferenceBatchSize, trainable: false)
+        inference.load(trained)
+        inference.attach(dataset.test, as: .test)
+        let testBatches = BatchSampler(count: dataset.test.count, batchSize: inferenceBatchSize, shuffle: false)
         func inferTestSet() {
-            for batch in 0..<testOrder.batchCount {
-                let range = testOrder.batchRange(batch)
-                dataset.test.gather(order: testOrder.order, range: range, images: inference.inputs, labels: inference.labels)
-                _ = inference.logits(batch: range.count)
-            }
+            for batch in testBatches.batches { inference.evaluate(batch, of: .test, logits: nil) }
         }
         inferTestSet()  // warm-up
         var best = Double.infinity
@@ -73,17 +65,19 @@ public enum Benchmark {
         let inferenceImagesPerSecond = Double(dataset.test.count) / best
 
         // One image end to end in-process: gather, forward, argmax.
-        let single = CPUNetwork(ModelDefinition.lenet(model), maxBatch: 1, threads: 1, trainable: false)
-        single.store.values.copy(from: network.store.values)
-        single.store.buffers.copy(from: network.store.buffers)
+        let single = try ComputeDevice.cpu(threads: 1).makeNetwork(ModelDefinition.lenet(model), maxBatch: 1, trainable: false)
+        single.load(trained)
+        single.attach(dataset.test, as: .test)
+        let classes = single.definition.classes
+        let logits = FloatBuffer(count: classes)
         let repeats = 2000
         var sink = 0
         var latencies: [Double] = []
         for round in 0..<3 {
             let start = now()
             for i in 0..<repeats {
-                dataset.test.gather(order: testOrder.order, range: i..<(i + 1), images: single.inputs, labels: single.labels)
-                sink &+= softmaxArgmax(single.logits(batch: 1), classes: 10).index
+                single.evaluate(i..<(i + 1), of: .test, logits: logits.pointer)
+                sink &+= softmaxArgmax(logits.pointer, classes: classes).index
             }
             if round > 0 { latencies.append((now() - start) / Double(repeats) * 1e6) }
         }

@@ -41,6 +41,10 @@ public struct BatchSampler: Sendable {
         return start..<min(start + batchSize, count)
     }
 
+    /// Every batch's positions in order: the one walk over a split that training,
+    /// evaluation and the benchmark share.
+    public var batches: LazyMapSequence<Range<Int>, Range<Int>> { (0..<batchCount).lazy.map { batchRange($0) } }
+
     /// Restores an order saved by a checkpoint. It must be a permutation of
     /// 0..<count (check with `isPermutation` first); any other array is refused
     /// and the identity order is used, so no out-of-range index can reach `gather`.

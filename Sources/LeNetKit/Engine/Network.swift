@@ -1,44 +1,134 @@
-/// The device boundary. Training, evaluation and the commands speak only to
-/// `Network`; the CPU backend (`CPUNetwork`) implements it today, and a GPU
-/// backend would implement the same calls over its own memory, keeping
-/// `store` as the host copy that checkpoints read and write.
+import Foundation
+
+/// The device boundary: everything training, evaluation, checkpoints and prediction
+/// need from a backend, and nothing more. A backend is one folder under Engine/ that
+/// implements this protocol (Engine/CPU/ today).
+///
+/// The backend owns the model's memory: parameters, gradients, optimizer state,
+/// activations, and the data splits attached to it. The host sees that memory only
+/// through explicit copies (`load` and `snapshot`), so a backend whose memory is not the
+/// host's (a GPU) implements the same calls. Step results add up inside the backend and
+/// are read when asked, so a device can run many steps without a round trip.
 public protocol Network: AnyObject {
     var definition: ModelDefinition { get }
-    /// Host copy of parameters, gradients and running statistics.
-    var store: ParameterStore { get }
     /// The largest batch the network's buffers hold.
     var maxBatch: Int { get }
-    /// Staging for the next batch's images [maxBatch, 1, 28, 28] in [0, 1].
-    var inputs: UnsafeMutablePointer<Float> { get }
-    /// Staging for the next batch's labels [maxBatch].
-    var labels: UnsafeMutablePointer<Int32> { get }
+    /// Whether the network keeps gradients and optimizer state (false: inference only).
+    var isTrainable: Bool { get }
 
-    /// Forward in training mode, loss, backward and one optimizer step on the
-    /// first `batch` staged images. Returns the batch's mean loss and correct count.
-    func trainStep(batch: Int, optimizer: inout SGD, generator: inout RandomGenerator) -> BatchResult
-    /// Forward in evaluation mode (running statistics, no dropout, no gradients).
-    func evaluate(batch: Int) -> BatchResult
-    /// Logits [batch, classes] of the staged images in evaluation mode.
-    func logits(batch: Int) -> UnsafePointer<Float>
+    /// Copies parameters, running statistics, batch counts and optimizer state from the host.
+    func load(_ parameters: ParameterStore)
+    /// A host copy of everything `load` takes, and the gradients of the last step.
+    func snapshot() -> ParameterStore
+
+    /// The optimizer every following step applies. Set it between steps to change the
+    /// learning rate (a schedule); its state (SGD's velocity) stays in the backend.
+    var optimizer: SGD { get set }
+
+    /// Makes `split` the data of `role`. A backend may copy it into its own memory once;
+    /// its order starts as 0, 1, 2, ...
+    func attach(_ split: DataSplit, as role: SplitRole)
+    /// The order in which batch positions pick images of `role` (a permutation of its indices),
+    /// set once per epoch.
+    func setOrder(_ order: [Int32], of role: SplitRole)
+
+    /// One training step on the images at positions `batch` of the training order: forward,
+    /// loss, backward, optimizer update. Its loss and correct count add to the training totals.
+    /// `key` names the step's random draws (dropout), so any backend draws the same ones.
+    func trainStep(_ batch: Range<Int>, key: StepKey)
+    /// Evaluation-mode forward (running statistics, no dropout) of the images at positions
+    /// `batch` of `role`'s order, adding to its totals. Copies the logits [batch.count, classes]
+    /// to `logits` when one is given.
+    func evaluate(_ batch: Range<Int>, of role: SplitRole, logits: UnsafeMutablePointer<Float>?)
+    /// The sums of the steps or evaluations since the last `setTotals`.
+    func totals(of role: SplitRole) -> StepTotals
+    /// Starts the sums of `role` again from `totals` (zero at an epoch's start; the saved
+    /// sums when a run resumes mid-epoch, so that they go on in the same order).
+    func setTotals(_ totals: StepTotals, of role: SplitRole)
+
+    /// Logits [count, classes] of `count` host images [count, 1, 28, 28] in [0, 1], in
+    /// evaluation mode, written to host memory. `count` is at most `maxBatch`.
+    func infer(_ images: UnsafePointer<Float>, count: Int, logits: UnsafeMutablePointer<Float>)
 }
 
-public struct BatchResult: Sendable, Equatable {
-    public var loss: Float
+/// The two splits a network can hold at once.
+public enum SplitRole: Int, Sendable, CaseIterable {
+    case train, test
+}
+
+/// What a run of steps added up to.
+public struct StepTotals: Sendable, Equatable {
+    /// Sum of the per-batch mean losses, in step order (the tutorial's loss is this over `batches`).
+    public var lossSum: Double
+    /// Images whose largest logit was their label's.
     public var correct: Int
-    public init(loss: Float, correct: Int) { self.loss = loss; self.correct = correct }
+    public var batches: Int
+    public var images: Int
+
+    public init(lossSum: Double = 0, correct: Int = 0, batches: Int = 0, images: Int = 0) {
+        self.lossSum = lossSum
+        self.correct = correct
+        self.batches = batches
+        self.images = images
+    }
+
+    public static let zero = StepTotals()
+
+    /// Adds one batch's mean loss and correct count.
+    public mutating func add(batchLoss: Float, correct: Int, images: Int) {
+        lossSum += Double(batchLoss)
+        self.correct += correct
+        batches += 1
+        self.images += images
+    }
+
+    public var meanLoss: Double { batches > 0 ? lossSum / Double(batches) : 0 }
+    public var accuracy: Double { images > 0 ? Double(correct) / Double(images) : 0 }
 }
 
-/// Where to compute.
-public enum ComputeDevice: Sendable, Equatable {
-    case cpu(threads: Int)
+/// The key of one training step's random draws: the run's seed and the step's number
+/// since the run began. Counter-based generators (`Philox4x32`) turn it and an element's
+/// index into the same numbers on any backend, with no stream to share.
+public struct StepKey: Sendable, Equatable {
+    public var seed: UInt64
+    public var step: UInt64
+    public init(seed: UInt64, step: UInt64) {
+        self.seed = seed
+        self.step = step
+    }
+}
 
-    public static var allCores: ComputeDevice { .cpu(threads: ThreadPool.defaultThreadCount) }
+/// Where to compute: a backend and its settings. `makeNetwork` is the one place that
+/// names a backend's concrete type.
+public struct ComputeDevice: Sendable {
+    /// Builds a network for batches of up to `maxBatch`; `trainable: false` builds one
+    /// for inference only, without gradients or backward scratch.
+    public typealias Factory = @Sendable (_ definition: ModelDefinition, _ maxBatch: Int, _ trainable: Bool) throws -> any Network
 
-    /// A network for batches of up to `maxBatch`; `trainable: false` builds one for
-    /// inference only, without gradients or backward scratch.
-    public func makeNetwork(_ definition: ModelDefinition, maxBatch: Int, trainable: Bool = true) -> any Network {
-        switch self {
-        case .cpu(let threads): CPUNetwork(definition, maxBatch: maxBatch, threads: threads, trainable: trainable)
+    /// For messages and reports, e.g. "cpu (8 threads)".
+    public let name: String
+    private let factory: Factory
+
+    /// A device made of any backend: the way to plug in one of your own.
+    public init(name: String, factory: @escaping Factory) {
+        self.name = name
+        self.factory = factory
+    }
+
+    /// The CPU backend with `threads` compute threads (the caller's included).
+    public static func cpu(threads: Int) -> ComputeDevice {
+        ComputeDevice(name: "cpu (\(threads) thread\(threads == 1 ? "" : "s"))") { definition, maxBatch, trainable in
+            CPUNetwork(definition, maxBatch: maxBatch, threads: threads, trainable: trainable)
         }
+    }
+
+    /// The CPU backend on every core the process may use.
+    public static var allCores: ComputeDevice { .cpu(threads: availableCores) }
+
+    /// The cores this process may run on.
+    public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    public func makeNetwork(_ definition: ModelDefinition, maxBatch: Int, trainable: Bool = true) throws -> any Network {
+        try factory(definition, maxBatch, trainable)
     }
 }

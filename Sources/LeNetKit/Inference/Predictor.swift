@@ -8,13 +8,9 @@ public struct Prediction: Sendable, Equatable {
     public let probabilities: [Float]
 
     public init(logits: UnsafePointer<Float>, classes: Int) {
-        var best = 0
-        for c in 1..<classes where logits[c] > logits[best] { best = c }
-        var exponentials = (0..<classes).map { Foundation.exp(Double(logits[$0] - logits[best])) }
-        let sum = exponentials.reduce(0, +)
-        for c in 0..<classes { exponentials[c] /= sum }
-        digit = best
-        probabilities = exponentials.map { Float($0) }
+        let softmax = SoftmaxRow(logits, classes: classes)
+        digit = softmax.argmax
+        probabilities = (0..<classes).map { Float(softmax.probability(logits, $0)) }
     }
 
     /// The `k` most likely digits, most likely first (ties: smaller digit first).
@@ -32,14 +28,17 @@ public final class Predictor: @unchecked Sendable {
     public let preprocessor: MNISTPreprocessor
     private let network: any Network
     private let lock = NSLock()
+    private let images: FloatBuffer  // [maxBatch, 1, 28, 28] staging for the network
+    private let logits: FloatBuffer  // [maxBatch, classes]
 
     /// An inference-only network (no gradients) for batches of up to `maxBatch`.
     public init(checkpoint: Checkpoint, preprocessor: MNISTPreprocessor = MNISTPreprocessor(),
                 device: ComputeDevice = .cpu(threads: 1), maxBatch: Int = 64) throws {
         self.checkpoint = checkpoint
         self.preprocessor = preprocessor
-        network = device.makeNetwork(checkpoint.definition, maxBatch: max(1, maxBatch), trainable: false)
-        try checkpoint.restore(into: network.store)
+        network = try checkpoint.makeNetwork(device: device, maxBatch: max(1, maxBatch))
+        images = FloatBuffer(count: network.maxBatch * DataSplit.pixelsPerImage)
+        logits = FloatBuffer(count: network.maxBatch * network.definition.classes)
     }
 
     /// Loads the checkpoint at `path` (errors name the file).
@@ -66,11 +65,11 @@ public final class Predictor: @unchecked Sendable {
             for slot in 0..<batch {
                 images[start + slot].withUnsafeBufferPointer { source in
                     guard let base = source.baseAddress else { return }
-                    (network.inputs + slot * pixels).update(from: base, count: pixels)
+                    (self.images.pointer + slot * pixels).update(from: base, count: pixels)
                 }
             }
-            let logits = network.logits(batch: batch)
-            for slot in 0..<batch { predictions.append(Prediction(logits: logits + slot * classes, classes: classes)) }
+            network.infer(self.images.pointer, count: batch, logits: logits.pointer)
+            for slot in 0..<batch { predictions.append(Prediction(logits: logits.pointer + slot * classes, classes: classes)) }
         }
         return predictions
     }

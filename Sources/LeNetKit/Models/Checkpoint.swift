@@ -197,10 +197,18 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
-    /// A network of the checkpoint's architecture holding its weights.
-    public func makeNetwork(device: ComputeDevice = .allCores, maxBatch: Int) throws -> any Network {
-        let network = device.makeNetwork(definition, maxBatch: maxBatch)
-        try restore(into: network.store)
+    /// The checkpoint's tensors in a host store of its architecture.
+    public func parameterStore() throws -> ParameterStore {
+        let store = ParameterStore(definition: definition)
+        try restore(into: store)
+        return store
+    }
+
+    /// A network of the checkpoint's architecture holding its weights (inference only
+    /// unless `trainable`).
+    public func makeNetwork(device: ComputeDevice = .allCores, maxBatch: Int, trainable: Bool = false) throws -> any Network {
+        let network = try device.makeNetwork(definition, maxBatch: maxBatch, trainable: trainable)
+        network.load(try parameterStore())
         return network
     }
 

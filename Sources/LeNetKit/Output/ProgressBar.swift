@@ -66,12 +66,20 @@ public final class TerminalProgress {
         self.interval = interval
     }
 
-    /// Trainer.onBatch's arguments. The epoch's clock starts at its first batch.
+    /// Trainer.onBatch's arguments, and the running loss and accuracy. The epoch's clock
+    /// starts at its first batch.
     public func update(done: Int, total: Int, loss: Double, accuracy: Double) {
+        update(done: done, total: total) { (loss, accuracy) }
+    }
+
+    /// The same, asking `figures` for the running loss and accuracy only when the line is
+    /// redrawn (about ten times a second): reading them may cost a trip to the device.
+    public func update(done: Int, total: Int, figures: () -> (loss: Double, accuracy: Double)) {
         let now = Self.now()
         if done <= 1 || epochStart == nil { epochStart = now - 1e-9 }
         guard done == total || now - lastDraw >= interval else { return }
         lastDraw = now
+        let (loss, accuracy) = figures()
         let elapsed = now - (epochStart ?? now)
         let images = min(done * imagesPerBatch, totalImages)
         let rate = elapsed > 0.05 ? Double(images) / elapsed : 0

@@ -12,32 +12,31 @@ public struct Evaluation: Sendable {
     public let labels: [UInt8]
     public let loss: Double
 
-    /// Evaluates `network` on `split` in batches of `batchSize` (the tutorial's 32 keeps its loss figure).
+    /// Evaluates `network` on `split` in batches of `batchSize` (the tutorial's 32 keeps its
+    /// loss figure). The split becomes the network's test split.
     public init(network: any Network, split: DataSplit, batchSize: Int) {
         let classes = network.definition.classes
-        var sampler = BatchSampler(count: split.count, batchSize: min(batchSize, network.maxBatch), shuffle: false)
-        var unused = RandomGenerator(seed: 0)
-        sampler.startEpoch(using: &unused)
+        let sampler = BatchSampler(count: split.count, batchSize: min(batchSize, network.maxBatch), shuffle: false)
         var predictions = [UInt8](repeating: 0, count: split.count)
         var confidences = [Float](repeating: 0, count: split.count)
-        var lossSum = 0.0
-        for batch in 0..<sampler.batchCount {
-            let range = sampler.batchRange(batch)
-            split.gather(order: sampler.order, range: range, images: network.inputs, labels: network.labels)
-            let logits = network.logits(batch: range.count)
-            lossSum += Double(softmaxCrossEntropy(logitsGrad: nil, logits: logits, labels: network.labels,
-                                                  batch: range.count, classes: classes).loss)
-            for (row, index) in range.enumerated() {
-                let (best, probability) = softmaxArgmax(logits + row * classes, classes: classes)
-                predictions[index] = UInt8(best)
-                confidences[index] = probability
+        var logits = [Float](repeating: 0, count: sampler.batchSize * classes)  // [batch, classes]
+        network.attach(split, as: .test)
+        logits.withUnsafeMutableBufferPointer { logits in
+            guard let logits = logits.baseAddress else { return }
+            for range in sampler.batches {
+                network.evaluate(range, of: .test, logits: logits)
+                for (row, index) in range.enumerated() {
+                    let (best, probability) = softmaxArgmax(logits + row * classes, classes: classes)
+                    predictions[index] = UInt8(best)
+                    confidences[index] = probability
+                }
             }
         }
         self.classes = classes
         self.predictions = predictions
         self.confidences = confidences
         labels = split.labels
-        loss = sampler.batchCount > 0 ? lossSum / Double(sampler.batchCount) : 0
+        loss = network.totals(of: .test).meanLoss
     }
 
     public var correct: Int { zip(predictions, labels).filter { $0 == $1 }.count }
@@ -77,14 +76,7 @@ public struct Evaluation: Sendable {
 }
 
 /// The most likely class (first on ties) and its softmax probability.
-public func softmaxArgmax(_ logits: UnsafePointer<Float>, classes: Int) -> (index: Int, probability: Float) {
-    var best = 0
-    for c in 1..<classes where logits[c] > logits[best] { best = c }
-    var denominator: Float = 0
-    for c in 0..<classes { denominator += (logits[c] - logits[best]).exponential }
-    return (best, 1 / denominator)
-}
-
-extension Float {
-    @inline(__always) var exponential: Float { Float(Foundation.exp(Double(self))) }
+func softmaxArgmax(_ logits: UnsafePointer<Float>, classes: Int) -> (index: Int, probability: Float) {
+    let softmax = SoftmaxRow(logits, classes: classes)
+    return (softmax.argmax, softmax.topProbability)
 }

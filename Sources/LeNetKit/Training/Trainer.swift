@@ -9,7 +9,6 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var momentum: Float = 0
     public var weightDecay: Float = 0
     public var seed: UInt64 = 0
-    public var device: ComputeDevice = .allCores
 
     /// The largest batch accepted: activations are allocated for a whole batch (about
     /// 30 KB per image in training), so this caps them near 2 GB.
@@ -64,42 +63,81 @@ public struct EpochProgress: Sendable, Equatable {
 }
 
 /// Runs the experiment: seeded initialisation, a reshuffle every epoch, a training
-/// pass, then an evaluation pass over the test set.
+/// pass, then an evaluation pass over the test set. The one epoch loop of the project:
+/// `lenet train` and `lenet experiment` call `run`, the benchmark `runEpoch`.
 ///
 /// The seed starts two generators: one shuffles the data, the other initialises the
-/// weights and draws dropout masks. So both variants see the same batches in the same
-/// order for the same seed, and `lenet samples --seed N` shows the first batch that
-/// `lenet train --seed N` trains on.
+/// weights. So both variants see the same batches in the same order for the same seed,
+/// and `lenet samples --seed N` shows the first batch that `lenet train --seed N` trains
+/// on. Dropout draws from a counter-based generator keyed by the seed and the step number.
 public final class Trainer {
     public let configuration: TrainingConfiguration
     public let dataset: Dataset
+    public let device: ComputeDevice
+    /// The backend; the trainer reaches it only through the `Network` protocol.
     public let network: any Network
-    /// Weight initialisation and dropout.
-    public private(set) var generator: RandomGenerator
     /// The training set's order each epoch.
     public private(set) var dataGenerator: RandomGenerator
-    public private(set) var optimizer: SGD
     public private(set) var history: [EpochRecord] = []
     private var trainSampler: BatchSampler
-    private var testSampler: BatchSampler
+    private let testSampler: BatchSampler
+    /// Steps of the current epoch done (0 between epochs).
+    private var batchesDone = 0
+    /// Seconds spent on the current epoch before an interruption.
+    private var secondsBeforeStop = 0.0
 
-    public init(configuration: TrainingConfiguration, dataset: Dataset) {
+    /// A trainer with freshly initialised weights on `device` (every core by default).
+    public init(configuration: TrainingConfiguration, dataset: Dataset, device: ComputeDevice = .allCores) throws {
         self.configuration = configuration
         self.dataset = dataset
+        self.device = device
         let definition = ModelDefinition.lenet(configuration.model)
-        network = configuration.device.makeNetwork(definition, maxBatch: configuration.batchSize)
-        generator = RandomGenerator(seed: Self.modelSeed(configuration.seed))
+        network = try device.makeNetwork(definition, maxBatch: configuration.batchSize)
+        var generator = RandomGenerator(seed: Self.modelSeed(configuration.seed))
+        let initial = ParameterStore(definition: definition)
+        initial.initialize(definition: definition, generator: &generator)
+        network.load(initial)
+        network.optimizer = SGD(learningRate: configuration.learningRate, momentum: configuration.momentum,
+                                weightDecay: configuration.weightDecay)
+        network.attach(dataset.train, as: .train)
+        network.attach(dataset.test, as: .test)
         dataGenerator = RandomGenerator(seed: configuration.seed)
-        network.store.initialize(definition: definition, generator: &generator)
-        optimizer = SGD(learningRate: configuration.learningRate, momentum: configuration.momentum,
-                        weightDecay: configuration.weightDecay)
         trainSampler = BatchSampler(count: dataset.train.count, batchSize: configuration.batchSize, shuffle: true)
         testSampler = BatchSampler(count: dataset.test.count, batchSize: configuration.batchSize, shuffle: false)
     }
 
-    /// Called after every training batch with (batches done, batches in the epoch, running
-    /// mean loss, running accuracy), for progress displays. Not called during evaluation.
-    public var onBatch: ((_ done: Int, _ total: Int, _ loss: Double, _ accuracy: Double) -> Void)?
+    /// Called after every training step with (steps done, steps in the epoch), for progress
+    /// displays; `epochProgress` has the running figures when one is wanted. Not called
+    /// during evaluation.
+    public var onBatch: ((_ done: Int, _ total: Int) -> Void)?
+
+    /// How a `run` ended.
+    public enum Outcome: Sendable, Equatable {
+        /// Every configured epoch is trained.
+        case finished
+        /// `shouldStop` said yes: `state()` holds the run where it stopped.
+        case stopped
+    }
+
+    /// Trains until `configuration.epochs` are done, calling `onEpoch` after each (to print,
+    /// save checkpoints...). `shouldStop` is asked before each epoch and after every step;
+    /// when it says yes the run stops there, mid-epoch if need be, and a trainer resumed
+    /// from `state()` goes on exactly as this one would have.
+    @discardableResult
+    public func run(stoppingWhen shouldStop: () -> Bool = { false },
+                    onEpoch: (EpochRecord) throws -> Void) rethrows -> Outcome {
+        while history.count < configuration.epochs {
+            guard !shouldStop(), let record = runEpoch(stoppingWhen: shouldStop) else { return .stopped }
+            try onEpoch(record)
+        }
+        return .finished
+    }
+
+    /// Trains every configured epoch.
+    @discardableResult
+    public func run(stoppingWhen shouldStop: () -> Bool = { false }) -> Outcome {
+        run(stoppingWhen: shouldStop, onEpoch: { _ in })
+    }
 
     /// Trains one more epoch (or the rest of an interrupted one) and evaluates; returns its record.
     @discardableResult
@@ -110,39 +148,44 @@ public final class Trainer {
 
     /// Trains one more epoch (or the rest of an interrupted one) and evaluates, asking
     /// `shouldStop` after every training step. When it says yes before the epoch's last
-    /// step, returns nil with the epoch's progress kept: `state()` then saves the run
-    /// mid-epoch and a trainer resumed from it finishes the epoch exactly as this one would.
+    /// step, returns nil with the epoch's progress kept.
     public func runEpoch(stoppingWhen shouldStop: () -> Bool) -> EpochRecord? {
         let start = DispatchTime.now()
-        if epochProgress.batchesDone == 0 { trainSampler.startEpoch(using: &dataGenerator) }
+        if batchesDone == 0 {
+            trainSampler.startEpoch(using: &dataGenerator)
+            network.setOrder(trainSampler.order, of: .train)
+            network.setTotals(.zero, of: .train)
+        }
         let batchCount = trainSampler.batchCount
-        while epochProgress.batchesDone < batchCount {
-            let range = trainSampler.batchRange(epochProgress.batchesDone)
-            dataset.train.gather(order: trainSampler.order, range: range, images: network.inputs, labels: network.labels)
-            let result = network.trainStep(batch: range.count, optimizer: &optimizer, generator: &generator)
-            epochProgress.batchesDone += 1
-            epochProgress.trainLossSum += Double(result.loss)
-            epochProgress.trainCorrect += result.correct
-            onBatch?(epochProgress.batchesDone, batchCount, epochProgress.trainLossSum / Double(epochProgress.batchesDone),
-                     Double(epochProgress.trainCorrect) / Double(range.upperBound))
-            if epochProgress.batchesDone < batchCount, shouldStop() {
-                epochProgress.seconds += Self.seconds(since: start)
+        while batchesDone < batchCount {
+            let step = UInt64(history.count) * UInt64(batchCount) + UInt64(batchesDone)
+            network.trainStep(trainSampler.batchRange(batchesDone), key: StepKey(seed: dropoutSeed, step: step))
+            batchesDone += 1
+            onBatch?(batchesDone, batchCount)
+            if batchesDone < batchCount, shouldStop() {
+                secondsBeforeStop += Self.seconds(since: start)
                 return nil
             }
         }
-        let test = evaluate(dataset.test, sampler: &testSampler)
-        let record = EpochRecord(epoch: history.count + 1,
-                                 trainAccuracy: Double(epochProgress.trainCorrect) / Double(dataset.train.count),
-                                 trainLoss: epochProgress.trainLossSum / Double(batchCount),
-                                 testAccuracy: test.accuracy, testLoss: test.loss,
-                                 seconds: epochProgress.seconds + Self.seconds(since: start))
+        let train = network.totals(of: .train)
+        let test = evaluateTestSet()
+        let record = EpochRecord(epoch: history.count + 1, trainAccuracy: train.accuracy, trainLoss: train.meanLoss,
+                                 testAccuracy: test.accuracy, testLoss: test.meanLoss,
+                                 seconds: secondsBeforeStop + Self.seconds(since: start))
         history.append(record)
-        epochProgress = EpochProgress()
+        batchesDone = 0
+        secondsBeforeStop = 0
         return record
     }
 
-    /// How far the current epoch has got: nothing between epochs.
-    public private(set) var epochProgress = EpochProgress()
+    /// How far the current epoch has got: nothing between epochs. Reads the step sums
+    /// from the backend, so call it when a figure is wanted, not after every step.
+    public var epochProgress: EpochProgress {
+        guard batchesDone > 0 else { return EpochProgress() }
+        let totals = network.totals(of: .train)
+        return EpochProgress(batchesDone: batchesDone, trainLossSum: totals.lossSum, trainCorrect: totals.correct,
+                             seconds: secondsBeforeStop)
+    }
 
     /// Training batches per epoch.
     public var batchesPerEpoch: Int { trainSampler.batchCount }
@@ -158,33 +201,28 @@ public final class Trainer {
     /// stream is unrelated to the data generator's.
     static func modelSeed(_ seed: UInt64) -> UInt64 { seed ^ 0xD1B5_4A32_D192_ED03 }
 
-    /// Puts back what a saved `TrainingState` holds besides the network's store.
-    func restoreProgress(generator: RandomGenerator, dataGenerator: RandomGenerator, optimizer: SGD,
-                         trainOrder: [Int32], history: [EpochRecord], epochProgress: EpochProgress) {
-        self.epochProgress = epochProgress
-        self.generator = generator
+    /// The key of the dropout masks (Philox4x32), mixed like `modelSeed` but apart from it.
+    var dropoutSeed: UInt64 { configuration.seed ^ 0x8CB9_2BA7_2F3D_8DD7 }
+
+    /// Puts back what a saved `TrainingState` holds besides the parameters.
+    func restoreProgress(dataGenerator: RandomGenerator, trainOrder: [Int32], history: [EpochRecord],
+                         epochProgress: EpochProgress) {
         self.dataGenerator = dataGenerator
-        self.optimizer = optimizer
         trainSampler.restore(order: trainOrder)
         self.history = history
+        batchesDone = epochProgress.batchesDone
+        secondsBeforeStop = epochProgress.seconds
+        network.setOrder(trainSampler.order, of: .train)
+        let images = batchesDone > 0 ? trainSampler.batchRange(batchesDone - 1).upperBound : 0
+        network.setTotals(StepTotals(lossSum: epochProgress.trainLossSum, correct: epochProgress.trainCorrect,
+                                     batches: batchesDone, images: images), of: .train)
     }
 
-    /// Trains the configured number of epochs, calling `onEpoch` after each.
-    public func run(onEpoch: (EpochRecord) -> Void = { _ in }) {
-        while history.count < configuration.epochs { onEpoch(runEpoch()) }
-    }
-
-    private func evaluate(_ split: DataSplit, sampler: inout BatchSampler) -> (accuracy: Double, loss: Double) {
-        sampler.startEpoch(using: &dataGenerator)  // in order: draws nothing
-        var loss = 0.0, correct = 0
-        for batch in 0..<sampler.batchCount {
-            let range = sampler.batchRange(batch)
-            split.gather(order: sampler.order, range: range, images: network.inputs, labels: network.labels)
-            let result = network.evaluate(batch: range.count)
-            loss += Double(result.loss)
-            correct += result.correct
-        }
-        return (Double(correct) / Double(split.count), loss / Double(sampler.batchCount))
+    /// One pass over the test set in batches, in order; its sums.
+    private func evaluateTestSet() -> StepTotals {
+        network.setTotals(.zero, of: .test)
+        for batch in testSampler.batches { network.evaluate(batch, of: .test, logits: nil) }
+        return network.totals(of: .test)
     }
 }
 

@@ -5,8 +5,7 @@ import Foundation
 //
 //   model.<state_dict name>        the checkpoint's tensors (F32; num_batches_tracked I64 [])
 //   optimizer.velocity.<param>     SGD's momentum buffer, F32, the parameter's shape
-//   generator.state                I64 [4], the model generator's xoshiro256** words (bit patterns)
-//   data_generator.state           I64 [4], the data-order generator's words
+//   data_generator.state           I64 [4], the data-order generator's xoshiro256** words (bit patterns)
 //   sampler.train_order            I32 [train count], the last epoch's order of the training set
 //   history.epoch                  I64 [epochs done]
 //   history.<figure>               F64 [epochs done]: train_accuracy, train_loss,
@@ -21,11 +20,17 @@ import Foundation
 //
 // Numbers in the metadata are written with Swift's shortest round-tripping text, so
 // Float and Double settings come back bit for bit.
+//
+// Format version 1 also held `generator.state`, the model generator's words: dropout drew
+// from it then. Dropout now draws from Philox4x32 keyed by the seed and the step number,
+// which need no saved state; a version-1 file is still read, its generator ignored.
 
 /// A run's full state after a finished epoch, or after any step of one.
 public struct TrainingState: Sendable {
     public static let format = "lenet-training-state"
-    public static let formatVersion = 1
+    public static let formatVersion = 2
+    /// Versions this lenet reads.
+    static let readableVersions = [1, 2]
 
     /// The run's settings (the device is not saved: results do not depend on it).
     public var configuration: TrainingConfiguration
@@ -34,8 +39,6 @@ public struct TrainingState: Sendable {
     /// SGD's velocity by parameter name.
     public var velocity: [String: [Float]]
     public var hasVelocity: Bool
-    /// Weight initialisation and dropout.
-    public var generator: RandomGenerator
     /// The training set's order.
     public var dataGenerator: RandomGenerator
     public var trainOrder: [Int32]
@@ -62,8 +65,8 @@ extension TrainingState {
         guard metadata["format"] == Self.format else {
             throw fail("not a lenet training state (metadata format is \(metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(Self.format)\")")
         }
-        guard metadata["format_version"] == String(Self.formatVersion) else {
-            throw fail("training state format_version \(metadata["format_version"] ?? "missing") is not supported (this lenet reads \(Self.formatVersion))")
+        guard let version = metadata["format_version"].flatMap({ Int($0) }), Self.readableVersions.contains(version) else {
+            throw fail("training state format_version \(metadata["format_version"] ?? "missing") is not supported (this lenet reads \(Self.readableVersions.map(String.init).joined(separator: " and ")))")
         }
         func value<T: LosslessStringConvertible>(_ key: String, _: T.Type) throws -> T {
             guard let text = metadata[key] else { throw fail("metadata has no \(key)") }
@@ -106,7 +109,8 @@ extension TrainingState {
             }
             return generator
         }
-        let modelGenerator = try generator("generator.state"), dataGenerator = try generator("data_generator.state")
+        if version == 1 { _ = try generator("generator.state") }  // checked, then unused (see above)
+        let dataGenerator = try generator("data_generator.state")
         let order = try file.tensor("sampler.train_order")
         guard order.dtype == .i32, order.shape == [trainCount] else {
             throw fail("sampler.train_order is \(order.dtype.rawValue) \(order.shape), expected I32 [\(trainCount)]")
@@ -138,7 +142,7 @@ extension TrainingState {
                         testAccuracy: testAccuracy[$0], testLoss: testLoss[$0], seconds: seconds[$0])
         }
         let progress = try Self.epochProgress(in: file, trainCount: trainCount, batchSize: configuration.batchSize)
-        let known: Set<String> = Set(["generator.state", "data_generator.state", "sampler.train_order", "history.epoch"]
+        let known: Set<String> = Set((version == 1 ? ["generator.state"] : []) + ["data_generator.state", "sampler.train_order", "history.epoch"]
             + Self.progressTensors
             + ["train_accuracy", "train_loss", "test_accuracy", "test_loss", "seconds"].map { "history.\($0)" }
             + expectedParameters.map { "optimizer.velocity.\($0.name)" })
@@ -146,7 +150,7 @@ extension TrainingState {
             throw fail("unexpected tensor \"\(extra)\" in a training state")
         }
         self.init(configuration: configuration, model: checkpoint, velocity: velocity, hasVelocity: hasVelocity,
-                  generator: modelGenerator, dataGenerator: dataGenerator, trainOrder: trainOrder, history: history,
+                  dataGenerator: dataGenerator, trainOrder: trainOrder, history: history,
                   epochProgress: progress, trainCount: trainCount, testCount: testCount, source: source)
     }
 
@@ -188,10 +192,9 @@ extension TrainingState {
                 }
                 tensors["optimizer.velocity.\(slot.name)"] = try SafeTensor(floats: values, shape: slot.shape)
             }
-            for (name, g) in [("generator.state", generator), ("data_generator.state", dataGenerator)] {
-                let s = g.state
-                tensors[name] = try SafeTensor(int64s: [s.0, s.1, s.2, s.3].map { Int64(bitPattern: $0) }, shape: [4])
-            }
+            let words = dataGenerator.state
+            tensors["data_generator.state"] = try SafeTensor(
+                int64s: [words.0, words.1, words.2, words.3].map { Int64(bitPattern: $0) }, shape: [4])
             tensors["sampler.train_order"] = try SafeTensor(int32s: trainOrder, shape: [trainOrder.count])
             let n = history.count
             tensors["history.epoch"] = try SafeTensor(int64s: history.map { Int64($0.epoch) }, shape: [n])
@@ -226,25 +229,35 @@ extension TrainingState {
 
 extension Trainer {
     /// The run's state: after the last finished epoch, or mid-epoch after a stop
-    /// (`runEpoch(stoppingWhen:)` returned nil).
+    /// (`run` returned `.stopped`). Takes one snapshot of the backend.
     public func state() throws -> TrainingState {
-        let store = network.store
+        let store = network.snapshot()
         var velocity: [String: [Float]] = [:]
-        for slot in store.parameterSlots {
-            velocity[slot.name] = Array(UnsafeBufferPointer(start: store.velocity.pointer + slot.offset, count: slot.count))
-        }
-        let last = history.last
-        let model = try Checkpoint(store: store, variant: configuration.model,
-                                   info: CheckpointInfo(epoch: history.count, seed: configuration.seed,
-                                                        testAccuracy: last?.testAccuracy))
+        for slot in store.parameterSlots { velocity[slot.name] = store.velocity(of: slot.name) }
+        let model = try checkpoint(of: store)
         return TrainingState(configuration: configuration, model: model, velocity: velocity,
-                             hasVelocity: optimizer.hasVelocity, generator: generator, dataGenerator: dataGenerator,
+                             hasVelocity: store.hasVelocity, dataGenerator: dataGenerator,
                              trainOrder: trainOrder, history: history, epochProgress: epochProgress,
                              trainCount: dataset.train.count, testCount: dataset.test.count)
     }
 
+    /// The model as it is now, with the epoch, seed and last test accuracy in its metadata.
+    public func checkpoint() throws -> Checkpoint { try checkpoint(of: network.snapshot()) }
+
+    private func checkpoint(of store: ParameterStore) throws -> Checkpoint {
+        try Checkpoint(store: store, variant: configuration.model,
+                       info: CheckpointInfo(epoch: history.count, seed: configuration.seed,
+                                            testAccuracy: history.last?.testAccuracy))
+    }
+
+    /// Writes the model as a safetensors checkpoint (PyTorch's state_dict names) at `path`,
+    /// atomically: `lenet evaluate`, `lenet predict`, `Predictor` and PyTorch read it.
+    public func save(to path: String) throws {
+        try checkpoint().write(to: path)
+    }
+
     /// A trainer that continues `state` on `dataset`: the saved configuration with
-    /// `epochs` (the total) and `device` replaced, and every weight, velocity, generator
+    /// `epochs` (the total) replaced, on `device`, and every weight, velocity, generator
     /// word, data order and history record put back.
     public convenience init(resuming state: TrainingState, dataset: Dataset, epochs: Int? = nil,
                             device: ComputeDevice = .allCores) throws {
@@ -255,20 +268,21 @@ extension Trainer {
         }
         var configuration = state.configuration
         if let epochs { configuration.epochs = epochs }
-        configuration.device = device
-        self.init(configuration: configuration, dataset: dataset)
-        let store = network.store
+        try self.init(configuration: configuration, dataset: dataset, device: device)
+        let store = ParameterStore(definition: network.definition)
         try state.model.restore(into: store)
         for slot in store.parameterSlots {
-            guard let values = state.velocity[slot.name], values.count == slot.count else {
-                throw CheckpointError(file: state.source, message: "velocity for \(slot.name) is missing or the wrong size")
+            guard let values = state.velocity[slot.name] else {
+                throw CheckpointError(file: state.source, message: "velocity for \(slot.name) is missing")
             }
-            (store.velocity.pointer + slot.offset).update(from: values, count: slot.count)
+            do { try store.assignVelocity(slot.name, values) } catch {
+                throw CheckpointError(file: state.source, message: "\(error)")
+            }
         }
-        var optimizer = self.optimizer
-        optimizer.hasVelocity = state.hasVelocity
-        restoreProgress(generator: state.generator, dataGenerator: state.dataGenerator, optimizer: optimizer,
-                        trainOrder: state.trainOrder, history: state.history, epochProgress: state.epochProgress)
+        store.hasVelocity = state.hasVelocity
+        network.load(store)
+        restoreProgress(dataGenerator: state.dataGenerator, trainOrder: state.trainOrder, history: state.history,
+                        epochProgress: state.epochProgress)
     }
 }
 

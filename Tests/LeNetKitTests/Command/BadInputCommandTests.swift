@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Bad input to every command that reads a file, through the real `lenet` binary: a

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// The `lenet` command end to end: what a user sees on bad input (one line naming the

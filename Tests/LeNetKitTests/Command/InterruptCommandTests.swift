@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Ctrl-C during `lenet train`, end to end: the real binary gets SIGINT, stops after

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// Each layer kernel: forward against its definition, backward against central
@@ -308,15 +308,40 @@ import Testing
     }
 
     @Test func dropoutMaskKeepsAboutHalfAndScalesTheRest() {
-        var generator = RandomGenerator(seed: 8)
-        var mask = [Float](repeating: -1, count: 10_000)
-        dropoutMask(&mask, count: mask.count, p: 0.5, generator: &generator)
+        var mask = [Float](repeating: -1, count: 10_001)  // not a multiple of 4: a partial last block
+        let key = StepKey(seed: 8, step: 3)
+        dropoutMask(&mask, count: mask.count, p: 0.5, key: key, layer: 0)
         #expect(Set(mask) == [0, 2])
         let kept = mask.filter { $0 != 0 }.count
         #expect(abs(kept - 5_000) < 300)  // ±6σ of Binomial(10000, 0.5)
-        var other = RandomGenerator(seed: 8), again = [Float](repeating: 0, count: mask.count)
-        dropoutMask(&again, count: again.count, p: 0.5, generator: &other)
+        // The same key draws the same mask; another step, layer or seed another one.
+        var again = [Float](repeating: 0, count: mask.count)
+        dropoutMask(&again, count: again.count, p: 0.5, key: key, layer: 0)
         #expect(again == mask)
+        for (otherKey, layer) in [(StepKey(seed: 8, step: 4), 0), (key, 1), (StepKey(seed: 9, step: 3), 0)] {
+            dropoutMask(&again, count: again.count, p: 0.5, key: otherKey, layer: layer)
+            let same = zip(again, mask).filter { $0 == $1 }.count
+            #expect(abs(same - 5_000) < 300, "\(otherKey) layer \(layer): masks agree on \(same) of 10,001")
+        }
+        // Element i is word i % 4 of block i / 4: a prefix of a longer mask is the shorter mask.
+        var short = [Float](repeating: 0, count: 7)
+        dropoutMask(&short, count: 7, p: 0.5, key: key, layer: 0)
+        #expect(short == Array(mask.prefix(7)))
+    }
+
+    /// Random123's known-answer vectors for Philox4x32-10 (tests/kat_vectors).
+    @Test func philoxMatchesTheKnownAnswers() {
+        let vectors: [(counter: SIMD4<UInt32>, key: SIMD2<UInt32>, expected: SIMD4<UInt32>)] = [
+            (.init(0, 0, 0, 0), .init(0, 0), .init(0x6627_E8D5, 0xE169_C58D, 0xBC57_AC4C, 0x9B00_DBD8)),
+            (.init(repeating: 0xFFFF_FFFF), .init(repeating: 0xFFFF_FFFF), .init(0x408F_276D, 0x41C8_3B0E, 0xA20B_C7C6, 0x6D54_51FD)),
+            (.init(0x243F_6A88, 0x85A3_08D3, 0x1319_8A2E, 0x0370_7344), .init(0xA409_3822, 0x299F_31D0),
+             .init(0xD16C_FE09, 0x94FD_CCEB, 0x5001_E420, 0x2412_6EA1)),
+        ]
+        for vector in vectors {
+            #expect(Philox4x32.block(counter: vector.counter, key: vector.key) == vector.expected)
+        }
+        #expect(Philox4x32.unitFloat(0) == 0)
+        #expect(Philox4x32.unitFloat(.max) < 1)
     }
 
     @Test func softmaxCrossEntropyMatchesDefinitionAndFiniteDifferences() {

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// The whole network: gradients by finite differences on a small model with
@@ -18,23 +18,20 @@ import Testing
     @Test func wholeNetworkGradientsMatchFiniteDifferences() throws {
         let batch = 3
         let network = CPUNetwork(Self.tiny, maxBatch: batch, threads: 2)
-        var generator = RandomGenerator(seed: 11)
-        network.store.initialize(definition: Self.tiny, generator: &generator)
+        network.initialize(seed: 11)
         var random = TestRandom(seed: 12)
         network.inputs.update(from: random.floats(batch * 64, in: 0...1), count: batch * 64)
         network.labels.update(from: [0, 3, 2], count: batch)
 
-        // Each evaluation uses a copy of the same generator: the same dropout mask.
-        let dropoutSeed = RandomGenerator(seed: 13)
+        // Each evaluation uses the same step key: the same dropout mask.
         func loss() -> Double {
-            var g = dropoutSeed
-            network.forward(batch: batch, training: true, generator: &g)
+            network.forward(batch: batch, training: true, key: StepKey(seed: 13, step: 0))
             return Double(network.lossAndLogitsGradient(batch: batch).loss)
         }
         _ = loss()
         network.backward(batch: batch)
-        let analytic = network.store.gradients.array
-        let values = network.store.values.pointer
+        let analytic = network.memory.gradients.array
+        let values = network.memory.values.pointer
         var numeric = [Float](repeating: 0, count: analytic.count)
         // A small step, so that no ReLU or max-pool choice flips between the two evaluations.
         let h: Float = 1e-3
@@ -87,39 +84,35 @@ import Testing
     @Test func dropoutIsActiveOnlyInTraining() {
         let definition = ModelDefinition.lenet(.lenetBN)
         let network = CPUNetwork(definition, maxBatch: 4, threads: 1)
-        var generator = RandomGenerator(seed: 1)
-        network.store.initialize(definition: definition, generator: &generator)
+        network.initialize(seed: 1)
         var random = TestRandom(seed: 2)
         network.inputs.update(from: random.floats(4 * 784, in: 0...1), count: 4 * 784)
         // Evaluation is deterministic and changes no state.
         let first = Array(UnsafeBufferPointer(start: network.logits(batch: 4), count: 40))
         let again = Array(UnsafeBufferPointer(start: network.logits(batch: 4), count: 40))
         #expect(first == again)
-        #expect(network.store.batchesTracked["bn1"] == 0)
+        #expect(network.memory.batchesTracked["bn1"] == 0)
         // Training draws a new mask each step and updates the running statistics.
-        var g = RandomGenerator(seed: 3)
-        let train1 = Array(UnsafeBufferPointer(start: network.forward(batch: 4, training: true, generator: &g), count: 40))
-        let train2 = Array(UnsafeBufferPointer(start: network.forward(batch: 4, training: true, generator: &g), count: 40))
+        let train1 = Array(UnsafeBufferPointer(start: network.forward(batch: 4, training: true, key: StepKey(seed: 3, step: 0)), count: 40))
+        let train2 = Array(UnsafeBufferPointer(start: network.forward(batch: 4, training: true, key: StepKey(seed: 3, step: 1)), count: 40))
         #expect(train1 != train2)
-        #expect(network.store.batchesTracked["bn1"] == 2)
-        #expect(network.store.values(of: "bn1.running_mean") != [Float](repeating: 0, count: 6))
+        #expect(network.memory.batchesTracked["bn1"] == 2)
+        #expect(network.memory.values(of: "bn1.running_mean") != [Float](repeating: 0, count: 6))
     }
 
     @Test(arguments: [ModelVariant.lenet, .lenetBN])
     func inferenceOnlyNetworkGivesTheSameLogits(variant: ModelVariant) {
         let definition = ModelDefinition.lenet(variant)
         let trainable = CPUNetwork(definition, maxBatch: 40, threads: 2)
-        var generator = RandomGenerator(seed: 21)
-        trainable.store.initialize(definition: definition, generator: &generator)
+        trainable.initialize(seed: 21)
         var random = TestRandom(seed: 22)
         let images = random.floats(40 * 784, in: 0...1)
         trainable.inputs.update(from: images, count: images.count)
         trainable.labels.update(from: (0..<40).map { Int32($0 % 10) }, count: 40)
-        var optimizer = SGD(learningRate: 0.05)
-        _ = trainable.trainStep(batch: 40, optimizer: &optimizer, generator: &generator)  // moves running statistics too
+        trainable.optimizer = SGD(learningRate: 0.05)
+        trainable.trainStaged(batch: 40, key: StepKey(seed: 21, step: 0))  // moves running statistics too
         let inference = CPUNetwork(definition, maxBatch: 40, threads: 2, trainable: false)
-        inference.store.values.copy(from: trainable.store.values)
-        inference.store.buffers.copy(from: trainable.store.buffers)
+        inference.load(trainable.snapshot())
         inference.inputs.update(from: images, count: images.count)
         trainable.inputs.update(from: images, count: images.count)
         let expected = Array(UnsafeBufferPointer(start: trainable.logits(batch: 40), count: 400))
@@ -135,15 +128,14 @@ import Testing
         var outcomes: [[Float]] = []
         for threads in [1, 2, 3] {
             let network = CPUNetwork(definition, maxBatch: 32, threads: threads)
-            var generator = RandomGenerator(seed: 9)
-            network.store.initialize(definition: definition, generator: &generator)
-            var optimizer = SGD(learningRate: 0.01)
-            for _ in 0..<3 {
+            network.initialize(seed: 9)
+            network.optimizer = SGD(learningRate: 0.01)
+            for step in 0..<3 {
                 network.inputs.update(from: images, count: images.count)
                 network.labels.update(from: labels, count: 32)
-                _ = network.trainStep(batch: 32, optimizer: &optimizer, generator: &generator)
+                network.trainStaged(batch: 32, key: StepKey(seed: 9, step: UInt64(step)))
             }
-            outcomes.append(network.store.values.array)
+            outcomes.append(network.memory.values.array)
         }
         #expect(outcomes[0] == outcomes[1])
         #expect(outcomes[0] == outcomes[2])

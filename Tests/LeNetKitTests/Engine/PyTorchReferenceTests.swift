@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// One training step of LeNet and LeNet-BN against PyTorch: golden files written by
@@ -18,14 +18,13 @@ import Testing
         let definition = ModelDefinition.lenet(variant)
         let batch = 8
         let network = CPUNetwork(definition, maxBatch: batch, threads: 2)
-        let store = network.store
+        let store = network.memory
         for slot in store.parameterSlots + store.bufferSlots { try store.assign(slot.name, tensor(slot.name)) }
         network.inputs.update(from: try tensor("input"), count: batch * 784)
         network.labels.update(from: try golden.tensors["target"]!.int64s().map { Int32($0) }, count: batch)
         if variant == .lenetBN { network.presetDropoutKeepMask(try tensor("dropout_mask")) }
 
-        var generator = RandomGenerator(seed: 0)
-        let logits = Array(UnsafeBufferPointer(start: network.forward(batch: batch, training: true, generator: &generator),
+        let logits = Array(UnsafeBufferPointer(start: network.forward(batch: batch, training: true, key: StepKey(seed: 0, step: 0)),
                                                count: batch * 10))
         #expect(maxRelativeDifference(logits, try tensor("logits")) < Self.tolerance, "logits")
         let loss = network.lossAndLogitsGradient(batch: batch).loss
@@ -39,8 +38,8 @@ import Testing
             let difference = maxRelativeDifference(store.values(of: slot.name)!, try tensor("after_forward." + slot.name))
             #expect(difference < Self.tolerance, "after_forward.\(slot.name): \(difference)")
         }
-        var optimizer = SGD(learningRate: 0.01)
-        optimizer.step(store)
+        network.optimizer = SGD(learningRate: 0.01)
+        network.applyOptimizer()
         for slot in store.parameterSlots {
             let difference = maxRelativeDifference(store.values(of: slot.name)!, try tensor("after_step." + slot.name))
             #expect(difference < Self.tolerance, "after_step.\(slot.name): \(difference)")

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// The thread pool on its own: every task runs exactly once and sees what the caller

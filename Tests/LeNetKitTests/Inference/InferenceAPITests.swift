@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// PredictionAPI (what `lenet serve` answers) without a server: good requests and every

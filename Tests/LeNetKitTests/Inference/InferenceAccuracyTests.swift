@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// The whole path of `lenet predict`: a checkpoint trained here on full MNIST
@@ -28,10 +28,10 @@ import Testing
         configuration.seed = 1
         let full = try DataFixtures.mnist.get()
         let dataset = TestWorkload.isSmall ? Dataset(train: full.train.prefix(20_000), test: full.test) : full
-        let trainer = Trainer(configuration: configuration, dataset: dataset)
+        let trainer = try Trainer(configuration: configuration, dataset: dataset)
         trainer.run()
         let path = directory + "/model.safetensors"
-        try Checkpoint(store: trainer.network.store, variant: .lenet,
+        try Checkpoint(store: trainer.network.snapshot(), variant: .lenet,
                        info: CheckpointInfo(epoch: epochs, seed: 1, testAccuracy: trainer.history.last?.testAccuracy)).write(to: path)
         return path
     }

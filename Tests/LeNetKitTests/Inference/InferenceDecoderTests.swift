@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// ImageDecoder on the fixtures of Scripts/make_image_fixtures.py: every PNG colour type,

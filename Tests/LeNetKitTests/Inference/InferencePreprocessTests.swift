@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// MNISTPreprocessor's properties on MNIST test digits drawn large and moved about.

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// `lenet serve` over loopback: the built `lenet` binary (next to the test bundle) started

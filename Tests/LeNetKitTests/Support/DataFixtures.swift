@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 
 /// Paths and small synthetic IDX files for the data tests.
 enum DataFixtures {

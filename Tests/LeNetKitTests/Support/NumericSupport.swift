@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 
 /// Random test data from a fixed seed.
 struct TestRandom {

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// The training loop on the first 2,000 training and 500 test images of MNIST.
@@ -14,9 +14,8 @@ import Testing
         configuration.model = model
         configuration.epochs = 2
         configuration.seed = seed
-        configuration.device = .cpu(threads: threads)
-        let trainer = Trainer(configuration: configuration, dataset: Dataset(train: full.train.prefix(2000),
-                                                                              test: full.test.prefix(500)))
+        let trainer = try Trainer(configuration: configuration, dataset: Dataset(train: full.train.prefix(2000), test: full.test.prefix(500)),
+                                  device: .cpu(threads: threads))
         trainer.run()
         return trainer.history
     }
@@ -41,9 +40,8 @@ import Testing
             configuration.epochs = 1
             configuration.seed = 5
             configuration.momentum = 0.9
-            configuration.device = .cpu(threads: threads)
-            let trainer = Trainer(configuration: configuration, dataset: Dataset(train: full.train.prefix(1000),
-                                                                                  test: full.test.prefix(200)))
+            let trainer = try Trainer(configuration: configuration, dataset: Dataset(train: full.train.prefix(1000), test: full.test.prefix(200)),
+                                      device: .cpu(threads: threads))
             trainer.run()
             var state = try trainer.state()
             for index in state.history.indices { state.history[index].seconds = 0 }
@@ -80,7 +78,7 @@ import Testing
             configuration.model = model
             configuration.epochs = 1
             configuration.seed = 7
-            let trainer = Trainer(configuration: configuration, dataset: dataset)
+            let trainer = try Trainer(configuration: configuration, dataset: dataset)
             trainer.runEpoch()
             let order = trainer.trainOrder
             #expect(Array(order.prefix(32)).map { dataset.train.labels[Int($0)] }.map(Int32.init) == samples.labels)

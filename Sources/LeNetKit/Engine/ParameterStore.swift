@@ -9,6 +9,10 @@ public struct TensorSlot: Sendable, Equatable {
 /// All of a model's numbers in four blocks, each allocated once: trainable
 /// parameters, their gradients and the optimizer's velocity share one layout
 /// (so an SGD step is one loop); BatchNorm's running statistics sit in a fourth.
+///
+/// On the host it is a snapshot: what initialisation, checkpoints and resume read and
+/// write, moved to and from a backend by `Network.load` and `Network.snapshot`. The CPU
+/// backend keeps its own one as its memory.
 public final class ParameterStore: @unchecked Sendable {
     /// Trainable tensors in PyTorch's state_dict order.
     public let parameterSlots: [TensorSlot]
@@ -20,6 +24,8 @@ public final class ParameterStore: @unchecked Sendable {
     public let buffers: FloatBuffer
     /// BatchNorm's num_batches_tracked, one per BatchNorm layer, by layer name.
     public internal(set) var batchesTracked: [String: Int64]
+    /// Whether `velocity` holds a first SGD step yet (PyTorch starts it at g, not 0).
+    public var hasVelocity = false
 
     public init(definition: ModelDefinition) {
         let (slots, parameterCount) = Self.layout(definition.layers.flatMap(\.parameterShapes))
@@ -81,7 +87,34 @@ public final class ParameterStore: @unchecked Sendable {
         }
         velocity.fill(0)
         gradients.fill(0)
+        hasVelocity = false
         resetRunningStatistics()
+    }
+
+    /// Copies every block, the batch counts and `hasVelocity` from a store of the same model.
+    public func copy(from other: ParameterStore) {
+        precondition(other.parameterSlots == parameterSlots && other.bufferSlots == bufferSlots,
+                     "stores of different models")
+        values.copy(from: other.values)
+        gradients.copy(from: other.gradients)
+        velocity.copy(from: other.velocity)
+        buffers.copy(from: other.buffers)
+        batchesTracked = other.batchesTracked
+        hasVelocity = other.hasVelocity
+    }
+
+    /// The velocity of a parameter by its state_dict name.
+    public func velocity(of name: String) -> [Float]? {
+        parameterSlot(name).map { Array(UnsafeBufferPointer(start: velocity.pointer + $0.offset, count: $0.count)) }
+    }
+
+    /// Sets the velocity of a parameter by its state_dict name.
+    public func assignVelocity(_ name: String, _ newValues: [Float]) throws {
+        guard let slot = parameterSlot(name) else { throw ParameterStoreError("no parameter named \(name) in this model") }
+        guard newValues.count == slot.count else {
+            throw ParameterStoreError("velocity of \(name) has \(slot.count) values, got \(newValues.count)")
+        }
+        (velocity.pointer + slot.offset).update(from: newValues, count: slot.count)
     }
 
     private func fillUniform(_ name: String, fanIn: Int, generator: inout RandomGenerator) {

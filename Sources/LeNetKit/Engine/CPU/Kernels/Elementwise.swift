@@ -1,6 +1,6 @@
 /// ReLU and dropout: elementwise over `count` floats.
 
-public func reluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int) {
+func reluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int) {
     var i = 0
     let zero = SIMD16<Float>()
     while i + 16 <= count {
@@ -12,7 +12,7 @@ public func reluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointe
 }
 
 /// dx = dy where the ReLU's output was positive, else 0.
-public func reluBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+func reluBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                          output: UnsafePointer<Float>, count: Int) {
     var i = 0
     let zero = SIMD16<Float>()
@@ -25,14 +25,27 @@ public func reluBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: Uns
     while i < count { inputGrad[i] = output[i] > 0 ? outputGrad[i] : 0; i += 1 }
 }
 
-/// Draws an inverted-dropout mask: each entry is 0 with probability `p`, else 1/(1-p).
-public func dropoutMask(_ mask: UnsafeMutablePointer<Float>, count: Int, p: Float, generator: inout RandomGenerator) {
-    let keepScale = p < 1 ? 1 / (1 - p) : 0
-    for i in 0..<count { mask[i] = generator.nextUnitFloat() < p ? 0 : keepScale }
+/// Draws an inverted-dropout mask for one layer in one training step: element i of
+/// [count] is 0 with probability `p`, else 1/(1-p). Element i takes word i % 4 of the
+/// Philox block with counter (i / 4, layer, step low, step high) under the run's seed;
+/// a GPU kernel computing the same formula gets the same mask.
+func dropoutMask(_ mask: UnsafeMutablePointer<Float>, count: Int, p: Float, key: StepKey, layer: Int) {
+    let keepScale: Float = p < 1 ? 1 / (1 - p) : 0
+    let philoxKey = Philox4x32.key(key.seed)
+    let stepLow = UInt32(truncatingIfNeeded: key.step), stepHigh = UInt32(truncatingIfNeeded: key.step >> 32)
+    var start = 0
+    while start < count {
+        let words = Philox4x32.block(counter: .init(UInt32(truncatingIfNeeded: start / 4), UInt32(layer), stepLow, stepHigh),
+                                     key: philoxKey)
+        for lane in 0..<min(4, count - start) {
+            mask[start + lane] = Philox4x32.unitFloat(words[lane]) < p ? 0 : keepScale
+        }
+        start += 4
+    }
 }
 
 /// y = x * mask (forward) and dx = dy * mask (backward) are the same product.
-public func multiply(_ output: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ mask: UnsafePointer<Float>, count: Int) {
+func multiply(_ output: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ mask: UnsafePointer<Float>, count: Int) {
     var i = 0
     while i + 16 <= count {
         let a = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)

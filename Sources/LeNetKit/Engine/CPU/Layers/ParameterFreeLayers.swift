@@ -5,7 +5,7 @@ final class ReLULayer: Layer {
     init(features: Int) { self.features = features }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator) {
+                 training: Bool, key: StepKey) {
         reluForward(output: output, input: input, count: batch * features)
     }
 
@@ -42,7 +42,7 @@ final class MaxPool2dLayer: Layer {
     deinit { choice.deallocate() }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator) {
+                 training: Bool, key: StepKey) {
         if usesFastKernels {
             maxPool2x2Forward(output: output, choice: choice.baseAddress!, input: input,
                               planes: batch * channels, height: height, width: width, rectify: rectifies)
@@ -70,7 +70,7 @@ final class MaxPool2dLayer: Layer {
 /// pool took over becomes one.
 final class PassThroughLayer: Layer {
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator) {}
+                 training: Bool, key: StepKey) {}
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
                   inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {}
 }
@@ -80,26 +80,29 @@ final class PassThroughLayer: Layer {
 final class DropoutLayer: Layer {
     let p: Float
     let features: Int
+    /// Which dropout layer of the network this is: part of its masks' Philox counter.
+    let ordinal: Int
     let mask: FloatBuffer  // [maxBatch, features]: 0 or 1/(1-p), drawn each training step
     /// A keep-mask (0/1 per feature) to use on the next training step instead of a
     /// random draw, to compare with a reference implementation.
     var presetKeepMask: [Float]?
 
-    init(p: Float, features: Int, maxBatch: Int) {
+    init(p: Float, features: Int, maxBatch: Int, ordinal: Int) {
         self.p = p
         self.features = features
+        self.ordinal = ordinal
         mask = FloatBuffer(count: maxBatch * features)
     }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator) {
+                 training: Bool, key: StepKey) {
         let count = batch * features
         guard training else { output.update(from: input, count: count); return }
         if let keep = presetKeepMask {
             for i in 0..<count { mask.pointer[i] = keep[i] / (1 - p) }
             presetKeepMask = nil
         } else {
-            dropoutMask(mask.pointer, count: count, p: p, generator: &generator)
+            dropoutMask(mask.pointer, count: count, p: p, key: key, layer: ordinal)
         }
         multiply(output, input, mask.pointer, count: count)
     }

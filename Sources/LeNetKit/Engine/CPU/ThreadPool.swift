@@ -4,7 +4,7 @@ import Foundation
 /// is made once and holds the current call's arguments in stored properties, so that
 /// running it allocates nothing (a closure handed to other threads would be copied to
 /// the heap on every call).
-public protocol ParallelWork: AnyObject {
+protocol ParallelWork: AnyObject {
     func run(task: Int)
 }
 
@@ -18,12 +18,12 @@ public protocol ParallelWork: AnyObject {
 /// its loop. The workers hold the shared state (`Coordinator`), never the pool itself,
 /// so the pool's last release is the owner's, and the mutex and conditions live until
 /// the last worker is done with them.
-public final class ThreadPool: @unchecked Sendable {
-    public let threadCount: Int
+final class ThreadPool: @unchecked Sendable {
+    let threadCount: Int
     private let coordinator: Coordinator
 
     /// `threadCount` threads in all, the calling thread included.
-    public init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.threadCount = max(1, threadCount)
         let coordinator = Coordinator(threadCount: self.threadCount)
         self.coordinator = coordinator
@@ -37,7 +37,7 @@ public final class ThreadPool: @unchecked Sendable {
     deinit { coordinator.shutDown() }
 
     /// Runs `work.run(task:)` for tasks 0..<count across the pool and returns when all are done.
-    public func run(_ work: some ParallelWork, tasks count: Int) {
+    func run(_ work: some ParallelWork, tasks count: Int) {
         if threadCount == 1 || count <= 1 {
             for task in 0..<count { work.run(task: task) }
             return

@@ -5,7 +5,7 @@
 /// ties as PyTorch), so that the backward is a branch-free scatter.
 
 /// Plain forward for any window size; the reference for the SIMD 2x2 kernel.
-public func maxPoolForwardReference(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+func maxPoolForwardReference(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                     planes: Int, height: Int, width: Int, size: Int) {
     let oh = height / size, ow = width / size
     for plane in 0..<planes {
@@ -29,7 +29,7 @@ public func maxPoolForwardReference(output: UnsafeMutablePointer<Float>, input: 
 /// neighbours in one row pair; on rows of 8 to 14 (conv2's 10) 4 neighbours in each of two
 /// row pairs. A row's last block ends at its end and may overlap the one before, and an odd
 /// last row pair is paired with itself: both only write the same values twice.
-public func maxPool2x2Forward(output: UnsafeMutablePointer<Float>, choice: UnsafeMutablePointer<UInt8>,
+func maxPool2x2Forward(output: UnsafeMutablePointer<Float>, choice: UnsafeMutablePointer<UInt8>,
                               input: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
                               rectify: Bool = false) {
     let oh = height / 2, ow = width / 2
@@ -112,7 +112,7 @@ private func poolWindows(upper: SIMD16<Float>, lower: SIMD16<Float>, rectify: Bo
 /// Backward of `maxPool2x2Forward`: each output gradient goes to the input its window
 /// chose (none where a rectified window was cut), and every other input gradient is 0.
 /// `inputGrad` [planes, H, W] is overwritten. Rows go through SIMD in the forward's blocks.
-public func maxPool2x2Backward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+func maxPool2x2Backward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                                choice: UnsafePointer<UInt8>, planes: Int, height: Int, width: Int) {
     let oh = height / 2, ow = width / 2
     for plane in 0..<planes {
@@ -193,7 +193,7 @@ private func store<V: SIMD>(_ value: V, _ pointer: UnsafeMutablePointer<V.Scalar
 
 /// Plain backward for any window size, finding each window's first maximum again by
 /// comparing the input with the pooled output; the reference for the 2x2 kernel.
-public func maxPoolBackwardReference(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+func maxPoolBackwardReference(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                                      input: UnsafePointer<Float>, output: UnsafePointer<Float>,
                                      planes: Int, height: Int, width: Int, size: Int) {
     let oh = height / size, ow = width / size

@@ -4,7 +4,7 @@
 /// Buffers are per batch: `input` [batch, inputShape...], `output` [batch, outputShape...].
 protocol Layer: AnyObject {
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator)
+                 training: Bool, key: StepKey)
     /// Writes the gradients of this layer's parameters (overwriting) and, when
     /// `inputGrad` is given, the gradient of its input.
     func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,

@@ -38,7 +38,7 @@ final class Conv2dLayer: Layer {
     private var sliceColumnsSize: Int { geometry.patchSize * imagesPerSlice * geometry.outPixels }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator) {
+                 training: Bool, key: StepKey) {
         forwardWork.arguments = (input, output, batch, training)
         pool.run(forwardWork, tasks: batchSlices)
     }

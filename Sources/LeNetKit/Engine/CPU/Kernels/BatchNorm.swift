@@ -1,18 +1,18 @@
 /// Batch normalisation over NCHW: statistics per channel over batch x H x W.
 /// Sums are vectorised and run in a fixed order, so results do not depend on threads.
 
-public struct BatchNormShape: Sendable {
-    public var batch: Int
-    public var channels: Int
-    public var pixels: Int  // H*W
-    public init(batch: Int, channels: Int, pixels: Int) { self.batch = batch; self.channels = channels; self.pixels = pixels }
+struct BatchNormShape: Sendable {
+    var batch: Int
+    var channels: Int
+    var pixels: Int  // H*W
+    init(batch: Int, channels: Int, pixels: Int) { self.batch = batch; self.channels = channels; self.pixels = pixels }
     @inline(__always) func plane(_ b: Int, _ c: Int) -> Int { (b * channels + c) * pixels }
 }
 
 /// Training forward: normalises with the batch's mean and biased variance, writes
 /// `normalized` [N,C,H,W] (x̂, kept for backward) and `inverseStd` [C], and moves
 /// the running statistics toward the batch's (unbiased variance), as PyTorch does.
-public func batchNormTrainingForward(output: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>,
+func batchNormTrainingForward(output: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>,
                                      inverseStd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                      gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                                      runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
@@ -41,7 +41,7 @@ public func batchNormTrainingForward(output: UnsafeMutablePointer<Float>, normal
 }
 
 /// Evaluation forward: normalises with the running statistics.
-public func batchNormInferenceForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+func batchNormInferenceForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                                       gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                                       runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
                                       epsilon: Float, _ s: BatchNormShape) {
@@ -57,7 +57,7 @@ public func batchNormInferenceForward(output: UnsafeMutablePointer<Float>, input
 
 /// Backward of the training forward. Writes gammaGrad, betaGrad [C] and inputGrad [N,C,H,W]:
 /// dx = γ·invStd/N · (N·dy − Σdy − x̂·Σ(dy·x̂)).
-public func batchNormBackward(inputGrad: UnsafeMutablePointer<Float>, gammaGrad: UnsafeMutablePointer<Float>,
+func batchNormBackward(inputGrad: UnsafeMutablePointer<Float>, gammaGrad: UnsafeMutablePointer<Float>,
                               betaGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                               normalized: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>,
                               gamma: UnsafePointer<Float>, _ s: BatchNormShape) {

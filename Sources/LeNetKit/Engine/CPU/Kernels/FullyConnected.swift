@@ -1,7 +1,7 @@
 /// Fully-connected layer over a batch: weight [out, in] as PyTorch stores it.
 
 /// output [batch, out] = input [batch, in] · weightᵀ + bias [out]
-public func linearForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+func linearForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                           batch: Int, inFeatures: Int, outFeatures: Int) {
     for b in 0..<batch { (output + b * outFeatures).update(from: bias, count: outFeatures) }
@@ -13,7 +13,7 @@ public func linearForward(output: UnsafeMutablePointer<Float>, input: UnsafePoin
 
 /// Writes weightGrad [out, in] = outputGradᵀ · input and biasGrad [out] = column sums;
 /// when `inputGrad` is given, writes inputGrad [batch, in] = outputGrad · weight.
-public func linearBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+func linearBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
                            inputGrad: UnsafeMutablePointer<Float>?, outputGrad: UnsafePointer<Float>,
                            input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                            batch: Int, inFeatures: Int, outFeatures: Int) {

@@ -12,7 +12,7 @@ final class LinearLayer: Layer {
     }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator) {
+                 training: Bool, key: StepKey) {
         linearForward(output: output, input: input, weight: weight, bias: bias,
                       batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
     }

@@ -3,16 +3,16 @@
 /// Sizes are labelled: `channels` (C), `height`/`width` (H, W) of the input,
 /// `kernel` (K, square), `stride`, `padding`; the output is OH x OW.
 
-public struct ConvGeometry: Equatable, Sendable {
-    public var inChannels: Int
-    public var outChannels: Int
-    public var height: Int
-    public var width: Int
-    public var kernel: Int
-    public var stride: Int
-    public var padding: Int
+struct ConvGeometry: Equatable, Sendable {
+    var inChannels: Int
+    var outChannels: Int
+    var height: Int
+    var width: Int
+    var kernel: Int
+    var stride: Int
+    var padding: Int
 
-    public init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
+    init(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, stride: Int = 1, padding: Int = 0) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.height = height
@@ -22,24 +22,24 @@ public struct ConvGeometry: Equatable, Sendable {
         self.padding = padding
     }
 
-    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
-    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
     /// Rows of the im2col matrix: one per weight of an output channel (C*K*K).
-    public var patchSize: Int { inChannels * kernel * kernel }
+    var patchSize: Int { inChannels * kernel * kernel }
     /// Columns of the im2col matrix: one per output pixel (OH*OW).
-    public var outPixels: Int { outHeight * outWidth }
-    public var inputSize: Int { inChannels * height * width }
+    var outPixels: Int { outHeight * outWidth }
+    var inputSize: Int { inChannels * height * width }
     /// Scratch for one zero-padded image [C, H+2p, W+2p] that im2col and col2im use
     /// when there is padding (0 when there is none).
-    public var paddedInputSize: Int { padding > 0 ? inChannels * (height + 2 * padding) * (width + 2 * padding) : 0 }
-    public var outputSize: Int { outChannels * outPixels }
+    var paddedInputSize: Int { padding > 0 ? inChannels * (height + 2 * padding) * (width + 2 * padding) : 0 }
+    var outputSize: Int { outChannels * outPixels }
 }
 
 /// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
 /// the order of PyTorch's weight layout [OC, C, K, K]; padding reads as zero.
 /// Rows are `rowStride` apart (default OH*OW), so several images can sit side by side.
 /// `padded` is scratch of `g.paddedInputSize` floats (needed only when there is padding).
-public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
+func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
                    _ image: UnsafePointer<Float>, _ g: ConvGeometry, padded: UnsafeMutablePointer<Float>?) {
     let stride = rowStride ?? g.outPixels
     guard g.stride == 1 else {
@@ -72,7 +72,7 @@ public func im2col(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil
 }
 
 /// im2col by definition, for any stride; the reference for the fast path.
-public func im2colReference(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
+func im2colReference(_ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil,
                             _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
     let oh = g.outHeight, ow = g.outWidth, k = g.kernel, stride = rowStride ?? g.outPixels
     var row = columns
@@ -154,7 +154,7 @@ private func unfoldStride1<Copier: RowCopier>(_ columns: UnsafeMutablePointer<Fl
 /// The adjoint of im2col: adds each column entry back onto the pixel it came from.
 /// `image` [C, H, W] is accumulated into, not overwritten. `padded` is scratch of
 /// `g.paddedInputSize` floats (needed only when there is padding).
-public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry,
+func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry,
                       padded: UnsafeMutablePointer<Float>?) {
     guard g.stride == 1 else {
         col2imAddReference(image, columns, g)
@@ -179,7 +179,7 @@ public func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePoi
 }
 
 /// col2im by definition, for any stride; the reference for the fast path.
-public func col2imAddReference(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
+func col2imAddReference(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
     let oh = g.outHeight, ow = g.outWidth, k = g.kernel
     var row = columns
     for c in 0..<g.inChannels {
@@ -226,7 +226,7 @@ private func foldStride1(_ target: UnsafeMutablePointer<Float>, _ columns: Unsaf
 /// weight [OC, C*K*K] · its columns + bias [OC]. `columns` [C*K*K, images*OH*OW]
 /// is filled from `input` [images, C, H, W] and kept for the backward pass; `padded`
 /// is im2col's scratch (`g.paddedInputSize` floats).
-public func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>,
+func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>,
                           padded: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, images: Int,
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, _ g: ConvGeometry) {
     let pixels = g.outPixels, rowStride = images * pixels
@@ -245,7 +245,7 @@ public func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMu
 /// gradient [OC, C*K*K] and bias gradient [OC]; when `inputGrad` is given, writes the
 /// input gradient [images, C, H, W] there. Scratch: `outputGradRows` [OC, images*OH*OW],
 /// `columnGrad` [C*K*K, OH*OW] and `padded` (`g.paddedInputSize` floats).
-public func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
                            inputGrad: UnsafeMutablePointer<Float>?, outputGradRows: UnsafeMutablePointer<Float>,
                            columnGrad: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>?,
                            outputGrad: UnsafePointer<Float>,
@@ -277,7 +277,7 @@ public func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: Un
 }
 
 /// Direct convolution of one image by definition, for tests.
-public func conv2dForwardReference(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
+func conv2dForwardReference(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
                                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, _ g: ConvGeometry) {
     let k = g.kernel
     for oc in 0..<g.outChannels {
@@ -302,7 +302,7 @@ public func conv2dForwardReference(output: UnsafeMutablePointer<Float>, image: U
 
 /// Sum of `count` floats, vectorised, in a fixed order.
 @inline(__always)
-public func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var acc = SIMD16<Float>()
     var i = 0
     while i + 16 <= count {

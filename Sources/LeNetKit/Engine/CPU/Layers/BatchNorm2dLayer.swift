@@ -23,7 +23,7 @@ final class BatchNorm2dLayer: Layer {
     }
 
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, generator: inout RandomGenerator) {
+                 training: Bool, key: StepKey) {
         let shape = BatchNormShape(batch: batch, channels: channels, pixels: pixels)
         if training {
             batchNormTrainingForward(output: output, normalized: normalized.pointer, inverseStd: inverseStd.pointer,

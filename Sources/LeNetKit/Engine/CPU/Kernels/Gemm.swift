@@ -5,19 +5,19 @@
 /// so a transposed operand is the same memory with its strides swapped.
 
 /// A read-only matrix view.
-public struct MatrixView {
-    public var pointer: UnsafePointer<Float>
-    public var rows: Int
-    public var columns: Int
-    public var rowStride: Int
-    public var columnStride: Int
+struct MatrixView {
+    var pointer: UnsafePointer<Float>
+    var rows: Int
+    var columns: Int
+    var rowStride: Int
+    var columnStride: Int
 
     /// A row-major `rows x columns` matrix, rows `rowStride` apart (default: dense).
-    public init(_ pointer: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
+    init(_ pointer: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
         self.init(pointer, rows: rows, columns: columns, rowStride: rowStride ?? columns, columnStride: 1)
     }
 
-    public init(_ pointer: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int, columnStride: Int) {
+    init(_ pointer: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int, columnStride: Int) {
         self.pointer = pointer
         self.rows = rows
         self.columns = columns
@@ -26,7 +26,7 @@ public struct MatrixView {
     }
 
     /// The transpose: the same memory, strides swapped.
-    public var transposed: MatrixView {
+    var transposed: MatrixView {
         MatrixView(pointer, rows: columns, columns: rows, rowStride: columnStride, columnStride: rowStride)
     }
 
@@ -34,13 +34,13 @@ public struct MatrixView {
 }
 
 /// A writable row-major matrix view (columns contiguous).
-public struct MutableMatrixView {
-    public var pointer: UnsafeMutablePointer<Float>
-    public var rows: Int
-    public var columns: Int
-    public var rowStride: Int
+struct MutableMatrixView {
+    var pointer: UnsafeMutablePointer<Float>
+    var rows: Int
+    var columns: Int
+    var rowStride: Int
 
-    public init(_ pointer: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
+    init(_ pointer: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
         self.pointer = pointer
         self.rows = rows
         self.columns = columns
@@ -50,7 +50,7 @@ public struct MutableMatrixView {
 
 /// C = A·B, or C += A·B when `accumulate`. Picks the fast kernel that fits the
 /// operands' layout, else the reference loop.
-public func gemm(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+func gemm(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
     precondition(a.rows == c.rows && b.columns == c.columns && a.columns == b.rows, "gemm shapes differ")
     if b.columnStride == 1 {
         gemmBroadcastA(c, a, b, accumulate: accumulate)
@@ -62,7 +62,7 @@ public func gemm(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accum
 }
 
 /// The plain definition, for tests and odd layouts. Accumulates in Double.
-public func gemmReference(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+func gemmReference(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
     for i in 0..<c.rows {
         for j in 0..<c.columns {
             var sum = 0.0

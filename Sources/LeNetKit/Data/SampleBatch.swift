@@ -26,17 +26,4 @@ public struct SampleBatch: Sendable {
         self.images = images
         self.labels = labels
     }
-
-    /// The first `limit` images, `perRow` to a row, dark on white, scaled 2x.
-    public func grid(limit: Int = 20, perRow: Int = 10) -> GreyImage {
-        images.withUnsafeBufferPointer { ImageGrid.make(images: $0, count: min(limit, count), perRow: perRow) }
-    }
-
-    /// The first `limit` images as text, each captioned with its class name.
-    public func terminalDrawing(limit: Int = 20, perRow: Int = 10, classNames: [String] = DatasetKind.mnist.classNames) -> String {
-        let captions = labels.map { Int($0) < classNames.count ? classNames[Int($0)] : "\($0)" }
-        return images.withUnsafeBufferPointer {
-            TerminalImage.render(images: $0, count: min(limit, count), perRow: perRow, captions: captions)
-        }
-    }
 }

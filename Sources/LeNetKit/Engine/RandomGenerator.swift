@@ -32,14 +32,14 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
 
     @inline(__always)
     public mutating func next() -> UInt64 {
-        let result = ((state.1 &* 5) <<< 7) &* 9
+        let result = rotateLeft(state.1 &* 5, by: 7) &* 9
         let t = state.1 << 17
         state.2 ^= state.0
         state.3 ^= state.1
         state.1 ^= state.2
         state.0 ^= state.3
         state.2 ^= t
-        state.3 = state.3 <<< 45
+        state.3 = rotateLeft(state.3, by: 45)
         return result
     }
 
@@ -82,6 +82,5 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     }
 }
 
-infix operator <<< : BitwiseShiftPrecedence
 @inline(__always)
-private func <<< (x: UInt64, k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+private func rotateLeft(_ x: UInt64, by k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }

@@ -32,3 +32,10 @@ public enum ImageGrid {
         return GreyImage(width: width, height: height, pixels: pixels)
     }
 }
+
+extension SampleBatch {
+    /// The first `limit` images, `perRow` to a row, dark on white, scaled 2x.
+    public func grid(limit: Int = 20, perRow: Int = 10) -> GreyImage {
+        images.withUnsafeBufferPointer { ImageGrid.make(images: $0, count: min(limit, count), perRow: perRow) }
+    }
+}

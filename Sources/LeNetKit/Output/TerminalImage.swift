@@ -50,3 +50,13 @@ public enum TerminalImage {
         String(line[..<(line.lastIndex { $0 != " " }.map(line.index(after:)) ?? line.startIndex)])
     }
 }
+
+extension SampleBatch {
+    /// The first `limit` images as text, each captioned with its class name.
+    public func terminalDrawing(limit: Int = 20, perRow: Int = 10, classNames: [String] = DatasetKind.mnist.classNames) -> String {
+        let captions = labels.map { Int($0) < classNames.count ? classNames[Int($0)] : "\($0)" }
+        return images.withUnsafeBufferPointer {
+            TerminalImage.render(images: $0, count: min(limit, count), perRow: perRow, captions: captions)
+        }
+    }
+}

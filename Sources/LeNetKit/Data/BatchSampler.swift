@@ -3,15 +3,15 @@
 /// Every epoch starts from the identity order and, when shuffling, applies one
 /// Fisher-Yates pass drawn from the run's generator: the order depends only on
 /// the generator's state, so the same seed gives the same batches.
-public struct BatchSampler: Sendable {
-    public let count: Int
-    public let batchSize: Int
-    public let shuffle: Bool
+struct BatchSampler: Sendable {
+    let count: Int
+    let batchSize: Int
+    let shuffle: Bool
     /// Current epoch's permutation of 0..<count (saved in checkpoints for exact resume).
-    public private(set) var order: [Int32]  // [count]
+    private(set) var order: [Int32]  // [count]
 
     /// `batchSize` below 1 is treated as 1.
-    public init(count: Int, batchSize: Int, shuffle: Bool) {
+    init(count: Int, batchSize: Int, shuffle: Bool) {
         self.count = max(0, count)
         self.batchSize = max(1, batchSize)
         self.shuffle = shuffle
@@ -19,16 +19,16 @@ public struct BatchSampler: Sendable {
     }
 
     /// ceil(count / batchSize); the short last batch is kept.
-    public var batchCount: Int { Self.batchCount(count: count, batchSize: batchSize) }
+    var batchCount: Int { Self.batchCount(count: count, batchSize: batchSize) }
 
     /// ceil(count / batchSize) for count >= 0 and batchSize >= 1, rounded up without an
     /// addition that could overflow (a batch size read from a file may be near Int.max).
-    public static func batchCount(count: Int, batchSize: Int) -> Int {
+    static func batchCount(count: Int, batchSize: Int) -> Int {
         count / batchSize + (count % batchSize == 0 ? 0 : 1)
     }
 
     /// Reshuffles (a fresh permutation every call) if `shuffle`, else identity order.
-    public mutating func startEpoch(using generator: inout RandomGenerator) {
+    mutating func startEpoch(using generator: inout RandomGenerator) {
         order.withUnsafeMutableBufferPointer { buffer in
             for i in buffer.indices { buffer[i] = Int32(i) }
             if shuffle { generator.shuffle(buffer) }
@@ -36,24 +36,24 @@ public struct BatchSampler: Sendable {
     }
 
     /// Positions into `order` for batch `batch` (0..<batchCount).
-    public func batchRange(_ batch: Int) -> Range<Int> {
+    func batchRange(_ batch: Int) -> Range<Int> {
         let start = min(batch * batchSize, count)
         return start..<min(start + batchSize, count)
     }
 
     /// Every batch's positions in order: the one walk over a split that training,
     /// evaluation and the benchmark share.
-    public var batches: LazyMapSequence<Range<Int>, Range<Int>> { (0..<batchCount).lazy.map { batchRange($0) } }
+    var batches: LazyMapSequence<Range<Int>, Range<Int>> { (0..<batchCount).lazy.map { batchRange($0) } }
 
     /// Restores an order saved by a checkpoint. It must be a permutation of
     /// 0..<count (check with `isPermutation` first); any other array is refused
     /// and the identity order is used, so no out-of-range index can reach `gather`.
-    public mutating func restore(order: [Int32]) {
+    mutating func restore(order: [Int32]) {
         self.order = Self.isPermutation(order, count: count) ? order : Self.identity(count)
     }
 
     /// True when `order` holds each of 0..<count exactly once.
-    public static func isPermutation(_ order: [Int32], count: Int) -> Bool {
+    static func isPermutation(_ order: [Int32], count: Int) -> Bool {
         guard order.count == count else { return false }
         var seen = [Bool](repeating: false, count: count)
         for value in order {

@@ -46,7 +46,7 @@ extension DataSplit {
     /// Gathers images order[range] converted to Float in [0,1] (x/255, torchvision
     /// ToTensor) into images [n,1,28,28] and labels [n] as Int32, n = range.count.
     /// Allocation-free; `order` entries must be < count and `range` inside `order`.
-    public func gather(order: [Int32], range: Range<Int>, images: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>) {
+    func gather(order: [Int32], range: Range<Int>, images: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>) {
         let imageBytes = Self.pixelsPerImage
         pixels.withUnsafeBufferPointer { pixelBuffer in
             self.labels.withUnsafeBufferPointer { labelBuffer in

@@ -18,10 +18,10 @@ public final class ParameterStore: @unchecked Sendable {
     public let parameterSlots: [TensorSlot]
     /// Running statistics, in state_dict order.
     public let bufferSlots: [TensorSlot]
-    public let values: FloatBuffer
-    public let gradients: FloatBuffer
-    public let velocity: FloatBuffer
-    public let buffers: FloatBuffer
+    let values: FloatBuffer
+    let gradients: FloatBuffer
+    let velocity: FloatBuffer
+    let buffers: FloatBuffer
     /// BatchNorm's num_batches_tracked, one per BatchNorm layer, by layer name.
     public internal(set) var batchesTracked: [String: Int64]
     /// Whether `velocity` holds a first SGD step yet (PyTorch starts it at g, not 0).

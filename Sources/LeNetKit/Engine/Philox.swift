@@ -5,13 +5,13 @@
 /// need no state from the draws before it. Dropout keys it by the run's seed and counts
 /// by (element, layer, step), so every backend, and every thread of one, draws the same
 /// mask without sharing a stream.
-public enum Philox4x32 {
-    public typealias Counter = SIMD4<UInt32>
-    public typealias Key = SIMD2<UInt32>
+enum Philox4x32 {
+    typealias Counter = SIMD4<UInt32>
+    typealias Key = SIMD2<UInt32>
 
     /// The four 32-bit words for `counter` under `key` (10 rounds).
     @inline(__always)
-    public static func block(counter: Counter, key: Key) -> Counter {
+    static func block(counter: Counter, key: Key) -> Counter {
         var c = counter, k = key
         for round in 0..<10 {
             if round > 0 { k &+= Key(0x9E37_79B9, 0xBB67_AE85) }  // the key schedule (Weyl constants)
@@ -25,14 +25,14 @@ public enum Philox4x32 {
 
     /// A 64-bit seed as a key.
     @inline(__always)
-    public static func key(_ seed: UInt64) -> Key {
+    static func key(_ seed: UInt64) -> Key {
         Key(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
     }
 
     /// A 32-bit word as a float uniform in [0, 1) from its top 24 bits (exact in Float,
     /// so every backend converts it the same way).
     @inline(__always)
-    public static func unitFloat(_ word: UInt32) -> Float {
+    static func unitFloat(_ word: UInt32) -> Float {
         Float(word >> 8) * (1.0 / 16_777_216.0)
     }
 }

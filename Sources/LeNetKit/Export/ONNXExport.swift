@@ -20,7 +20,7 @@ public enum ONNXExport {
     public static let batchNormEpsilon = 1e-5
 
     /// The ONNX model of a checkpoint.
-    public static func model(_ checkpoint: Checkpoint) throws -> Onnx_ModelProto {
+    static func model(_ checkpoint: Checkpoint) throws -> Onnx_ModelProto {
         let definition = checkpoint.definition
         func fail(_ message: String) -> CheckpointError { CheckpointError(file: checkpoint.source, message: message) }
         func floats(_ name: String) throws -> [Float] {

@@ -1,9 +1,9 @@
 /// Tiles 28x28 images into one picture a person can read: dark ink on white,
 /// each image scaled up and separated by a white gap.
-public enum ImageGrid {
+enum ImageGrid {
     /// `images` holds `count` images of [rows, columns] floats, 0 = background,
     /// 1 = ink (the batch layout [n, 1, 28, 28]). Returns `perRow` images per row.
-    public static func make(
+    static func make(
         images: UnsafeBufferPointer<Float>, count: Int,
         rows: Int = DataSplit.rows, columns: Int = DataSplit.columns,
         perRow: Int = 10, scale: Int = 2, gap: Int = 4

@@ -2,11 +2,11 @@ import Foundation
 
 /// Small SVG helpers shared by the chart drawers. Output is plain XML (no entities
 /// beyond the five XML ones), so it parses as XML and embeds directly in XHTML.
-public enum SVG {
-    public static let namespace = "http://www.w3.org/2000/svg"
+enum SVG {
+    static let namespace = "http://www.w3.org/2000/svg"
 
     /// Escapes text for XML content and attribute values.
-    public static func escape(_ text: String) -> String {
+    static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.count)
         for character in text {
@@ -30,7 +30,7 @@ public enum SVG {
     }
 
     /// A standalone `<svg>` element (no XML declaration, so it can also be inlined in HTML).
-    public static func document(width: Double, height: Double, label: String, content: String) -> String {
+    static func document(width: Double, height: Double, label: String, content: String) -> String {
         "<svg xmlns=\"\(namespace)\" width=\"\(number(width))\" height=\"\(number(height))\" "
             + "viewBox=\"0 0 \(number(width)) \(number(height))\" role=\"img\" aria-label=\"\(escape(label))\" "
             + "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
@@ -39,7 +39,7 @@ public enum SVG {
     }
 
     /// Charts side by side in one figure, each `LineChart` drawn at its own size.
-    public static func row(_ charts: [LineChart], label: String, gap: Double = 8) -> String {
+    static func row(_ charts: [LineChart], label: String, gap: Double = 8) -> String {
         var content = "", x = 0.0
         for chart in charts {
             content += chart.group(x: x, y: 0)
@@ -50,15 +50,15 @@ public enum SVG {
 }
 
 /// An axis range with evenly spaced "nice" ticks (steps of 1, 2, 2.5 or 5 times a power of ten).
-public struct AxisScale: Sendable, Equatable {
-    public var lower: Double
-    public var upper: Double
-    public var ticks: [Double]
-    public var step: Double
+struct AxisScale: Sendable, Equatable {
+    var lower: Double
+    var upper: Double
+    var ticks: [Double]
+    var step: Double
 
     /// A range containing [minimum, maximum] whose ends are ticks, with about `targetTicks` ticks.
     /// `integers`: steps of at least 1 (epochs). A single value is widened so that it shows.
-    public static func nice(minimum: Double, maximum: Double, targetTicks: Int = 6, integers: Bool = false) -> AxisScale {
+    static func nice(minimum: Double, maximum: Double, targetTicks: Int = 6, integers: Bool = false) -> AxisScale {
         var low = minimum.isFinite ? minimum : 0, high = maximum.isFinite ? maximum : 1
         if low > high { swap(&low, &high) }
         if high - low < 1e-12 {
@@ -77,7 +77,7 @@ public struct AxisScale: Sendable, Equatable {
     }
 
     /// Tick text with as many decimals as the step needs.
-    public func label(_ value: Double) -> String {
+    func label(_ value: Double) -> String {
         var decimals = 0
         while decimals < 6 && abs(step * pow(10, Double(decimals)) - (step * pow(10, Double(decimals))).rounded()) > 1e-6 {
             decimals += 1
@@ -91,14 +91,14 @@ public struct AxisScale: Sendable, Equatable {
 /// axis labels, a title and a legend. Every point also gets a marker, so a series of one
 /// point still shows. Elements carry classes (`series`, `marker`, `tick`, `legend-entry`,
 /// ...) and `data-` attributes so that tests and scripts can read back what was drawn.
-public struct LineChart: Sendable {
-    public struct Series: Sendable {
-        public var name: String
-        public var points: [(x: Double, y: Double)]
-        public var color: String
-        public var dashed: Bool
+struct LineChart: Sendable {
+    struct Series: Sendable {
+        var name: String
+        var points: [(x: Double, y: Double)]
+        var color: String
+        var dashed: Bool
 
-        public init(name: String, points: [(x: Double, y: Double)], color: String, dashed: Bool = false) {
+        init(name: String, points: [(x: Double, y: Double)], color: String, dashed: Bool = false) {
             self.name = name
             self.points = points
             self.color = color
@@ -106,24 +106,24 @@ public struct LineChart: Sendable {
         }
     }
 
-    public enum LegendCorner: String, Sendable { case upperLeft, upperRight, lowerLeft, lowerRight }
+    enum LegendCorner: String, Sendable { case upperLeft, upperRight, lowerLeft, lowerRight }
 
-    public var title: String
-    public var xLabel: String
-    public var yLabel: String
-    public var series: [Series]
-    public var width: Double = 480
-    public var height: Double = 340
-    public var legendCorner: LegendCorner = .upperRight
+    var title: String
+    var xLabel: String
+    var yLabel: String
+    var series: [Series]
+    var width: Double = 480
+    var height: Double = 340
+    var legendCorner: LegendCorner = .upperRight
     /// Ticks of at least 1 on x (epochs).
-    public var integerX = true
+    var integerX = true
     /// Ranges the y axis must include besides the data (e.g. 0 for losses).
-    public var yIncludes: [Double] = []
+    var yIncludes: [Double] = []
 
     /// matplotlib's first colours: blue, orange, green, red, purple, brown.
-    public static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
+    init(title: String, xLabel: String, yLabel: String, series: [Series]) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -133,23 +133,23 @@ public struct LineChart: Sendable {
     // Plot area margins.
     private let left = 62.0, right = 14.0, top = 34.0, bottom = 46.0
 
-    public var xScale: AxisScale {
+    var xScale: AxisScale {
         let xs = series.flatMap { $0.points.map(\.x) }
         return .nice(minimum: xs.min() ?? 0, maximum: xs.max() ?? 1, targetTicks: 8, integers: integerX)
     }
 
-    public var yScale: AxisScale {
+    var yScale: AxisScale {
         let ys = series.flatMap { $0.points.map(\.y) } + yIncludes
         return .nice(minimum: ys.min() ?? 0, maximum: ys.max() ?? 1, targetTicks: 6)
     }
 
     /// The chart alone, as an SVG document.
-    public func svg() -> String {
+    func svg() -> String {
         SVG.document(width: width, height: height, label: title, content: group(x: 0, y: 0))
     }
 
     /// The chart as a `<g>` translated to (x, y), for composing figures.
-    public func group(x: Double, y: Double) -> String {
+    func group(x: Double, y: Double) -> String {
         let xs = xScale, ys = yScale
         let plotX = left, plotY = top, plotW = width - left - right, plotH = height - top - bottom
         func px(_ v: Double) -> Double { plotX + (v - xs.lower) / (xs.upper - xs.lower) * plotW }
@@ -215,18 +215,18 @@ public struct LineChart: Sendable {
 /// One generic heat map: a grid of values with row and column labels, each cell shaded by
 /// its value (square-root scale, so small counts beside a large diagonal still show) and
 /// printed in the cell. Cells carry `data-row`, `data-column` and `data-value`.
-public struct HeatMap: Sendable {
-    public var title: String
-    public var values: [[Double]]
-    public var rowLabels: [String]
-    public var columnLabels: [String]
-    public var rowAxisLabel: String
-    public var columnAxisLabel: String
-    public var cellSize: Double = 38
+struct HeatMap: Sendable {
+    var title: String
+    var values: [[Double]]
+    var rowLabels: [String]
+    var columnLabels: [String]
+    var rowAxisLabel: String
+    var columnAxisLabel: String
+    var cellSize: Double = 38
     /// Decimals of the printed values.
-    public var decimals = 0
+    var decimals = 0
 
-    public init(title: String, values: [[Double]], rowLabels: [String], columnLabels: [String],
+    init(title: String, values: [[Double]], rowLabels: [String], columnLabels: [String],
                 rowAxisLabel: String, columnAxisLabel: String) {
         self.title = title
         self.values = values
@@ -236,7 +236,7 @@ public struct HeatMap: Sendable {
         self.columnAxisLabel = columnAxisLabel
     }
 
-    public func svg() -> String {
+    func svg() -> String {
         let n = SVG.number
         let rows = values.count, columns = values.map(\.count).max() ?? 0
         let labelWidth = max(24, Double(rowLabels.map(\.count).max() ?? 1) * 7 + 10)
@@ -281,7 +281,7 @@ public struct HeatMap: Sendable {
 /// left, loss on the right. With several runs, their curves are overlaid, each run in
 /// its own colour, training dashed and test solid.
 public enum TrainingCurves {
-    public static func charts(_ runs: [(name: String, history: [EpochRecord])]) -> [LineChart] {
+    static func charts(_ runs: [(name: String, history: [EpochRecord])]) -> [LineChart] {
         var accuracy: [LineChart.Series] = [], loss: [LineChart.Series] = []
         let single = runs.count == 1
         for (index, run) in runs.enumerated() {

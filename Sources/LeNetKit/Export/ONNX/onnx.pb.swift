@@ -36,7 +36,7 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 ///
 /// To be compatible with both proto2 and proto3, we will use a version number
 /// that is not defined by the default value but an explicit enum number.
-public nonisolated enum Onnx_Version: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
+nonisolated enum Onnx_Version: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
 
   /// proto3 requires the first enum value to be zero.
   /// We add this just to appease the compiler.
@@ -119,18 +119,18 @@ public nonisolated enum Onnx_Version: Int, SwiftProtobuf.Enum, Swift.CaseIterabl
   /// Added FLOAT6E2M3, FLOAT6E3M2 and made TypeProto.Opaque available in non-ONNX-ML builds.
   case irVersion = 14
 
-  public init() {
+  init() {
     self = .startVersion
   }
 
 }
 
 /// Operator/function status.
-public nonisolated enum Onnx_OperatorStatus: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
+nonisolated enum Onnx_OperatorStatus: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
   case experimental = 0
   case stable = 1
 
-  public init() {
+  init() {
     self = .experimental
   }
 
@@ -142,43 +142,43 @@ public nonisolated enum Onnx_OperatorStatus: Int, SwiftProtobuf.Enum, Swift.Case
 /// and tensor values, or repeated float, integer, string, graph, and tensor values.
 /// An AttributeProto MUST contain the name field, and *only one* of the
 /// following content fields, effectively enforcing a C/C++ union equivalent.
-public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
+nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The name field MUST be present for this version of the IR.
-  public var name: String {
+  var name: String {
     get {_storage._name ?? String()}
     set {_uniqueStorage()._name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {_storage._name != nil}
+  var hasName: Bool {_storage._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {_uniqueStorage()._name = nil}
+  mutating func clearName() {_uniqueStorage()._name = nil}
 
   /// if ref_attr_name is not empty, ref_attr_name is the attribute name in parent function.
   /// In this case, this AttributeProto does not contain data, and it's a reference of attribute
   /// in parent scope.
   /// NOTE: This should ONLY be used in function (sub-graph). It's invalid to be used in main graph.
-  public var refAttrName: String {
+  var refAttrName: String {
     get {_storage._refAttrName ?? String()}
     set {_uniqueStorage()._refAttrName = newValue}
   }
   /// Returns true if `refAttrName` has been explicitly set.
-  public var hasRefAttrName: Bool {_storage._refAttrName != nil}
+  var hasRefAttrName: Bool {_storage._refAttrName != nil}
   /// Clears the value of `refAttrName`. Subsequent reads from it will return its default value.
-  public mutating func clearRefAttrName() {_uniqueStorage()._refAttrName = nil}
+  mutating func clearRefAttrName() {_uniqueStorage()._refAttrName = nil}
 
   /// A human-readable documentation for this attribute. Markdown is allowed.
-  public var docString: String {
+  var docString: String {
     get {_storage._docString ?? String()}
     set {_uniqueStorage()._docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {_storage._docString != nil}
+  var hasDocString: Bool {_storage._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {_uniqueStorage()._docString = nil}
+  mutating func clearDocString() {_uniqueStorage()._docString = nil}
 
   /// The type field MUST be present for this version of the IR.
   /// For 0.0.1 versions of the IR, this field was not defined, and
@@ -186,133 +186,133 @@ public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   /// which value field was in use.  For IR_VERSION 0.0.2 or later, this
   /// field MUST be set and match the f|i|s|t|... field in use.  This
   /// change was made to accommodate proto3 implementations.
-  public var type: Onnx_AttributeProto.AttributeType {
+  var type: Onnx_AttributeProto.AttributeType {
     get {_storage._type ?? .undefined}
     set {_uniqueStorage()._type = newValue}
   }
   /// Returns true if `type` has been explicitly set.
-  public var hasType: Bool {_storage._type != nil}
+  var hasType: Bool {_storage._type != nil}
   /// Clears the value of `type`. Subsequent reads from it will return its default value.
-  public mutating func clearType() {_uniqueStorage()._type = nil}
+  mutating func clearType() {_uniqueStorage()._type = nil}
 
   /// Exactly ONE of the following fields must be present for this version of the IR
-  public var f: Float {
+  var f: Float {
     get {_storage._f ?? 0}
     set {_uniqueStorage()._f = newValue}
   }
   /// Returns true if `f` has been explicitly set.
-  public var hasF: Bool {_storage._f != nil}
+  var hasF: Bool {_storage._f != nil}
   /// Clears the value of `f`. Subsequent reads from it will return its default value.
-  public mutating func clearF() {_uniqueStorage()._f = nil}
+  mutating func clearF() {_uniqueStorage()._f = nil}
 
   /// int
-  public var i: Int64 {
+  var i: Int64 {
     get {_storage._i ?? 0}
     set {_uniqueStorage()._i = newValue}
   }
   /// Returns true if `i` has been explicitly set.
-  public var hasI: Bool {_storage._i != nil}
+  var hasI: Bool {_storage._i != nil}
   /// Clears the value of `i`. Subsequent reads from it will return its default value.
-  public mutating func clearI() {_uniqueStorage()._i = nil}
+  mutating func clearI() {_uniqueStorage()._i = nil}
 
   /// UTF-8 string
-  public var s: Data {
+  var s: Data {
     get {_storage._s ?? Data()}
     set {_uniqueStorage()._s = newValue}
   }
   /// Returns true if `s` has been explicitly set.
-  public var hasS: Bool {_storage._s != nil}
+  var hasS: Bool {_storage._s != nil}
   /// Clears the value of `s`. Subsequent reads from it will return its default value.
-  public mutating func clearS() {_uniqueStorage()._s = nil}
+  mutating func clearS() {_uniqueStorage()._s = nil}
 
   /// tensor value
-  public var t: Onnx_TensorProto {
+  var t: Onnx_TensorProto {
     get {_storage._t ?? Onnx_TensorProto()}
     set {_uniqueStorage()._t = newValue}
   }
   /// Returns true if `t` has been explicitly set.
-  public var hasT: Bool {_storage._t != nil}
+  var hasT: Bool {_storage._t != nil}
   /// Clears the value of `t`. Subsequent reads from it will return its default value.
-  public mutating func clearT() {_uniqueStorage()._t = nil}
+  mutating func clearT() {_uniqueStorage()._t = nil}
 
   /// graph
-  public var g: Onnx_GraphProto {
+  var g: Onnx_GraphProto {
     get {_storage._g ?? Onnx_GraphProto()}
     set {_uniqueStorage()._g = newValue}
   }
   /// Returns true if `g` has been explicitly set.
-  public var hasG: Bool {_storage._g != nil}
+  var hasG: Bool {_storage._g != nil}
   /// Clears the value of `g`. Subsequent reads from it will return its default value.
-  public mutating func clearG() {_uniqueStorage()._g = nil}
+  mutating func clearG() {_uniqueStorage()._g = nil}
 
   /// sparse tensor value
-  public var sparseTensor: Onnx_SparseTensorProto {
+  var sparseTensor: Onnx_SparseTensorProto {
     get {_storage._sparseTensor ?? Onnx_SparseTensorProto()}
     set {_uniqueStorage()._sparseTensor = newValue}
   }
   /// Returns true if `sparseTensor` has been explicitly set.
-  public var hasSparseTensor: Bool {_storage._sparseTensor != nil}
+  var hasSparseTensor: Bool {_storage._sparseTensor != nil}
   /// Clears the value of `sparseTensor`. Subsequent reads from it will return its default value.
-  public mutating func clearSparseTensor() {_uniqueStorage()._sparseTensor = nil}
+  mutating func clearSparseTensor() {_uniqueStorage()._sparseTensor = nil}
 
   /// Do not use field below, it's deprecated.
   /// optional ValueProto v = 12;         // value - subsumes everything but graph
-  public var tp: Onnx_TypeProto {
+  var tp: Onnx_TypeProto {
     get {_storage._tp ?? Onnx_TypeProto()}
     set {_uniqueStorage()._tp = newValue}
   }
   /// Returns true if `tp` has been explicitly set.
-  public var hasTp: Bool {_storage._tp != nil}
+  var hasTp: Bool {_storage._tp != nil}
   /// Clears the value of `tp`. Subsequent reads from it will return its default value.
-  public mutating func clearTp() {_uniqueStorage()._tp = nil}
+  mutating func clearTp() {_uniqueStorage()._tp = nil}
 
   /// list of floats
-  public var floats: [Float] {
+  var floats: [Float] {
     get {_storage._floats}
     set {_uniqueStorage()._floats = newValue}
   }
 
   /// list of ints
-  public var ints: [Int64] {
+  var ints: [Int64] {
     get {_storage._ints}
     set {_uniqueStorage()._ints = newValue}
   }
 
   /// list of UTF-8 strings
-  public var strings: [Data] {
+  var strings: [Data] {
     get {_storage._strings}
     set {_uniqueStorage()._strings = newValue}
   }
 
   /// list of tensors
-  public var tensors: [Onnx_TensorProto] {
+  var tensors: [Onnx_TensorProto] {
     get {_storage._tensors}
     set {_uniqueStorage()._tensors = newValue}
   }
 
   /// list of graph
-  public var graphs: [Onnx_GraphProto] {
+  var graphs: [Onnx_GraphProto] {
     get {_storage._graphs}
     set {_uniqueStorage()._graphs = newValue}
   }
 
   /// list of sparse tensors
-  public var sparseTensors: [Onnx_SparseTensorProto] {
+  var sparseTensors: [Onnx_SparseTensorProto] {
     get {_storage._sparseTensors}
     set {_uniqueStorage()._sparseTensors = newValue}
   }
 
   /// list of type protos
-  public var typeProtos: [Onnx_TypeProto] {
+  var typeProtos: [Onnx_TypeProto] {
     get {_storage._typeProtos}
     set {_uniqueStorage()._typeProtos = newValue}
   }
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Note: this enum is structurally identical to the OpSchema::AttrType
   /// enum defined in schema.h.  If you rev one, you likely need to rev the other.
-  public nonisolated enum AttributeType: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
+  nonisolated enum AttributeType: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
     case undefined = 0
     case float = 1
     case int = 2
@@ -329,61 +329,61 @@ public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
     case sparseTensors = 12
     case typeProtos = 14
 
-    public init() {
+    init() {
       self = .undefined
     }
 
   }
 
-  public init() {}
+  init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Defines information on value, including the name, the type, and
 /// the shape of the value.
-public nonisolated struct Onnx_ValueInfoProto: Sendable {
+nonisolated struct Onnx_ValueInfoProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// This field MUST be present in this version of the IR.
-  public var name: String {
+  var name: String {
     get {_name ?? String()}
     set {_name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {self._name != nil}
+  var hasName: Bool {self._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {self._name = nil}
+  mutating func clearName() {self._name = nil}
 
   /// This field MUST be present in this version of the IR for
   /// inputs and outputs of the top-level graph.
-  public var type: Onnx_TypeProto {
+  var type: Onnx_TypeProto {
     get {_type ?? Onnx_TypeProto()}
     set {_type = newValue}
   }
   /// Returns true if `type` has been explicitly set.
-  public var hasType: Bool {self._type != nil}
+  var hasType: Bool {self._type != nil}
   /// Clears the value of `type`. Subsequent reads from it will return its default value.
-  public mutating func clearType() {self._type = nil}
+  mutating func clearType() {self._type = nil}
 
   /// A human-readable documentation for this value. Markdown is allowed.
-  public var docString: String {
+  var docString: String {
     get {_docString ?? String()}
     set {_docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {self._docString != nil}
+  var hasDocString: Bool {self._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {self._docString = nil}
+  mutating func clearDocString() {self._docString = nil}
 
   /// Named metadata values; keys should be distinct.
-  public var metadataProps: [Onnx_StringStringEntryProto] = []
+  var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _name: String? = nil
   fileprivate var _type: Onnx_TypeProto? = nil
@@ -397,80 +397,80 @@ public nonisolated struct Onnx_ValueInfoProto: Sendable {
 ///
 /// For example, it can be a node of type "Conv" that takes in an image, a filter
 /// tensor and a bias tensor, and produces the convolved output.
-public nonisolated struct Onnx_NodeProto: Sendable {
+nonisolated struct Onnx_NodeProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// namespace Value
-  public var input: [String] = []
+  var input: [String] = []
 
   /// namespace Value
-  public var output: [String] = []
+  var output: [String] = []
 
   /// An optional identifier for this node in a graph.
   /// This field MAY be absent in this version of the IR.
-  public var name: String {
+  var name: String {
     get {_name ?? String()}
     set {_name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {self._name != nil}
+  var hasName: Bool {self._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {self._name = nil}
+  mutating func clearName() {self._name = nil}
 
   /// The symbolic identifier of the Operator to execute.
-  public var opType: String {
+  var opType: String {
     get {_opType ?? String()}
     set {_opType = newValue}
   }
   /// Returns true if `opType` has been explicitly set.
-  public var hasOpType: Bool {self._opType != nil}
+  var hasOpType: Bool {self._opType != nil}
   /// Clears the value of `opType`. Subsequent reads from it will return its default value.
-  public mutating func clearOpType() {self._opType = nil}
+  mutating func clearOpType() {self._opType = nil}
 
   /// The domain of the OperatorSet that specifies the operator named by op_type.
-  public var domain: String {
+  var domain: String {
     get {_domain ?? String()}
     set {_domain = newValue}
   }
   /// Returns true if `domain` has been explicitly set.
-  public var hasDomain: Bool {self._domain != nil}
+  var hasDomain: Bool {self._domain != nil}
   /// Clears the value of `domain`. Subsequent reads from it will return its default value.
-  public mutating func clearDomain() {self._domain = nil}
+  mutating func clearDomain() {self._domain = nil}
 
   /// Overload identifier, used only to map this to a model-local function.
-  public var overload: String {
+  var overload: String {
     get {_overload ?? String()}
     set {_overload = newValue}
   }
   /// Returns true if `overload` has been explicitly set.
-  public var hasOverload: Bool {self._overload != nil}
+  var hasOverload: Bool {self._overload != nil}
   /// Clears the value of `overload`. Subsequent reads from it will return its default value.
-  public mutating func clearOverload() {self._overload = nil}
+  mutating func clearOverload() {self._overload = nil}
 
   /// Additional named attributes.
-  public var attribute: [Onnx_AttributeProto] = []
+  var attribute: [Onnx_AttributeProto] = []
 
   /// A human-readable documentation for this node. Markdown is allowed.
-  public var docString: String {
+  var docString: String {
     get {_docString ?? String()}
     set {_docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {self._docString != nil}
+  var hasDocString: Bool {self._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {self._docString = nil}
+  mutating func clearDocString() {self._docString = nil}
 
   /// Named metadata values; keys should be distinct.
-  public var metadataProps: [Onnx_StringStringEntryProto] = []
+  var metadataProps: [Onnx_StringStringEntryProto] = []
 
   /// Configuration of multi-device annotations.
-  public var deviceConfigurations: [Onnx_NodeDeviceConfigurationProto] = []
+  var deviceConfigurations: [Onnx_NodeDeviceConfigurationProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _name: String? = nil
   fileprivate var _opType: String? = nil
@@ -481,62 +481,62 @@ public nonisolated struct Onnx_NodeProto: Sendable {
 
 /// IntIntListEntryProto follows the pattern for cross-proto-version maps.
 /// See https://developers.google.com/protocol-buffers/docs/proto3#maps
-public nonisolated struct Onnx_IntIntListEntryProto: Sendable {
+nonisolated struct Onnx_IntIntListEntryProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var key: Int64 {
+  var key: Int64 {
     get {_key ?? 0}
     set {_key = newValue}
   }
   /// Returns true if `key` has been explicitly set.
-  public var hasKey: Bool {self._key != nil}
+  var hasKey: Bool {self._key != nil}
   /// Clears the value of `key`. Subsequent reads from it will return its default value.
-  public mutating func clearKey() {self._key = nil}
+  mutating func clearKey() {self._key = nil}
 
-  public var value: [Int64] = []
+  var value: [Int64] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _key: Int64? = nil
 }
 
 /// Multi-device configuration proto for NodeProto.
-public nonisolated struct Onnx_NodeDeviceConfigurationProto: Sendable {
+nonisolated struct Onnx_NodeDeviceConfigurationProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// This field MUST be present for this version of the IR.
   /// ID of the configuration. MUST match the name of a DeviceConfigurationProto.
-  public var configurationID: String {
+  var configurationID: String {
     get {_configurationID ?? String()}
     set {_configurationID = newValue}
   }
   /// Returns true if `configurationID` has been explicitly set.
-  public var hasConfigurationID: Bool {self._configurationID != nil}
+  var hasConfigurationID: Bool {self._configurationID != nil}
   /// Clears the value of `configurationID`. Subsequent reads from it will return its default value.
-  public mutating func clearConfigurationID() {self._configurationID = nil}
+  mutating func clearConfigurationID() {self._configurationID = nil}
 
   /// Sharding spec for the node.
-  public var shardingSpec: [Onnx_ShardingSpecProto] = []
+  var shardingSpec: [Onnx_ShardingSpecProto] = []
 
   /// Pipeline stage of this node.
-  public var pipelineStage: Int32 {
+  var pipelineStage: Int32 {
     get {_pipelineStage ?? 0}
     set {_pipelineStage = newValue}
   }
   /// Returns true if `pipelineStage` has been explicitly set.
-  public var hasPipelineStage: Bool {self._pipelineStage != nil}
+  var hasPipelineStage: Bool {self._pipelineStage != nil}
   /// Clears the value of `pipelineStage`. Subsequent reads from it will return its default value.
-  public mutating func clearPipelineStage() {self._pipelineStage = nil}
+  mutating func clearPipelineStage() {self._pipelineStage = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _configurationID: String? = nil
   fileprivate var _pipelineStage: Int32? = nil
@@ -544,7 +544,7 @@ public nonisolated struct Onnx_NodeDeviceConfigurationProto: Sendable {
 
 /// ShardingSpecProto: This describes the sharding spec for a specific
 /// input or output tensor of a node.
-public nonisolated struct Onnx_ShardingSpecProto: Sendable {
+nonisolated struct Onnx_ShardingSpecProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -553,18 +553,18 @@ public nonisolated struct Onnx_ShardingSpecProto: Sendable {
   /// Identifies the input or output of the node that is being sharded.
   /// Required to match a name specified in the node's input or output list of ValueInfoProtos.
   /// It is called `logical tensor` in subsequent descriptions.
-  public var tensorName: String {
+  var tensorName: String {
     get {_tensorName ?? String()}
     set {_tensorName = newValue}
   }
   /// Returns true if `tensorName` has been explicitly set.
-  public var hasTensorName: Bool {self._tensorName != nil}
+  var hasTensorName: Bool {self._tensorName != nil}
   /// Clears the value of `tensorName`. Subsequent reads from it will return its default value.
-  public mutating func clearTensorName() {self._tensorName = nil}
+  mutating func clearTensorName() {self._tensorName = nil}
 
   /// The following is the list of devices across which the logical
   /// tensor is sharded or replicated.
-  public var device: [Int64] = []
+  var device: [Int64] = []
 
   /// Each element v in above field devices may represent either a
   /// device or a set of devices (when we want the same shard/tensor
@@ -572,22 +572,22 @@ public nonisolated struct Onnx_ShardingSpecProto: Sendable {
   /// the following optional map. If the map contains an entry for v,
   /// then v represents a device group, and the map indicates the set
   /// of devices in that group.
-  public var indexToDeviceGroupMap: [Onnx_IntIntListEntryProto] = []
+  var indexToDeviceGroupMap: [Onnx_IntIntListEntryProto] = []
 
   /// The following is the sharded-shape of the tensor, consisting of
   /// the sharding-spec for each axis of the tensor.
-  public var shardedDim: [Onnx_ShardedDimProto] = []
+  var shardedDim: [Onnx_ShardedDimProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _tensorName: String? = nil
 }
 
 /// ShardedDimProto: This describes the sharding spec for a single
 /// axis of a sharded tensor.
-public nonisolated struct Onnx_ShardedDimProto: Sendable {
+nonisolated struct Onnx_ShardedDimProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -596,39 +596,39 @@ public nonisolated struct Onnx_ShardedDimProto: Sendable {
   /// The axis this sharding corresponds to. Must be in the range of
   /// [-r, r - 1], where r is the rank of the tensor. Negative axis values means
   /// counting from the back.
-  public var axis: Int64 {
+  var axis: Int64 {
     get {_axis ?? 0}
     set {_axis = newValue}
   }
   /// Returns true if `axis` has been explicitly set.
-  public var hasAxis: Bool {self._axis != nil}
+  var hasAxis: Bool {self._axis != nil}
   /// Clears the value of `axis`. Subsequent reads from it will return its default value.
-  public mutating func clearAxis() {self._axis = nil}
+  mutating func clearAxis() {self._axis = nil}
 
   /// Describes how the tensor on the provided axis is sharded.
   /// The common-case is described by a single instance of SimpleShardedDimProto.
   /// Multiple instances can be used to handle cases where a sharded
   /// tensor is reshaped, fusing multiple axes into one.
-  public var simpleSharding: [Onnx_SimpleShardedDimProto] = []
+  var simpleSharding: [Onnx_SimpleShardedDimProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _axis: Int64? = nil
 }
 
 /// SimpleShardedDimProto: Indicates that N blocks are divided into M shards.
 /// N is allowed to be symbolic where M is required to be a constant.
-public nonisolated struct Onnx_SimpleShardedDimProto: Sendable {
+nonisolated struct Onnx_SimpleShardedDimProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Dimension value to be sharded.
-  public var dim: Onnx_SimpleShardedDimProto.OneOf_Dim? = nil
+  var dim: Onnx_SimpleShardedDimProto.OneOf_Dim? = nil
 
-  public var dimValue: Int64 {
+  var dimValue: Int64 {
     get {
       if case .dimValue(let v)? = dim {return v}
       return 0
@@ -636,7 +636,7 @@ public nonisolated struct Onnx_SimpleShardedDimProto: Sendable {
     set {dim = .dimValue(newValue)}
   }
 
-  public var dimParam: String {
+  var dimParam: String {
     get {
       if case .dimParam(let v)? = dim {return v}
       return String()
@@ -646,25 +646,25 @@ public nonisolated struct Onnx_SimpleShardedDimProto: Sendable {
 
   /// This field MUST be present for this version of the IR.
   /// Number of shards to split dim into.
-  public var numShards: Int64 {
+  var numShards: Int64 {
     get {_numShards ?? 0}
     set {_numShards = newValue}
   }
   /// Returns true if `numShards` has been explicitly set.
-  public var hasNumShards: Bool {self._numShards != nil}
+  var hasNumShards: Bool {self._numShards != nil}
   /// Clears the value of `numShards`. Subsequent reads from it will return its default value.
-  public mutating func clearNumShards() {self._numShards = nil}
+  mutating func clearNumShards() {self._numShards = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Dimension value to be sharded.
-  public nonisolated enum OneOf_Dim: Equatable, Sendable {
+  nonisolated enum OneOf_Dim: Equatable, Sendable {
     case dimValue(Int64)
     case dimParam(String)
 
   }
 
-  public init() {}
+  init() {}
 
   fileprivate var _numShards: Int64? = nil
 }
@@ -688,7 +688,7 @@ public nonisolated struct Onnx_SimpleShardedDimProto: Sendable {
 /// may be immediately updated. If the targeted training algorithm contains
 /// consecutive update steps (such as block coordinate descent methods),
 /// the user needs to create a TrainingInfoProto for each step.
-public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
+nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -706,14 +706,14 @@ public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   ///
   /// By default, this field is an empty graph and its evaluation does not
   /// produce any output. Thus, no initializer would be changed by default.
-  public var initialization: Onnx_GraphProto {
+  var initialization: Onnx_GraphProto {
     get {_storage._initialization ?? Onnx_GraphProto()}
     set {_uniqueStorage()._initialization = newValue}
   }
   /// Returns true if `initialization` has been explicitly set.
-  public var hasInitialization: Bool {_storage._initialization != nil}
+  var hasInitialization: Bool {_storage._initialization != nil}
   /// Clears the value of `initialization`. Subsequent reads from it will return its default value.
-  public mutating func clearInitialization() {_uniqueStorage()._initialization = nil}
+  mutating func clearInitialization() {_uniqueStorage()._initialization = nil}
 
   /// This field represents a training algorithm step. Given required inputs,
   /// it computes outputs to update initializers in its own or inference graph's
@@ -744,14 +744,14 @@ public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   /// By default, this field is an empty graph and its evaluation does not
   /// produce any output. Evaluating the default training step never
   /// update any initializers.
-  public var algorithm: Onnx_GraphProto {
+  var algorithm: Onnx_GraphProto {
     get {_storage._algorithm ?? Onnx_GraphProto()}
     set {_uniqueStorage()._algorithm = newValue}
   }
   /// Returns true if `algorithm` has been explicitly set.
-  public var hasAlgorithm: Bool {_storage._algorithm != nil}
+  var hasAlgorithm: Bool {_storage._algorithm != nil}
   /// Clears the value of `algorithm`. Subsequent reads from it will return its default value.
-  public mutating func clearAlgorithm() {_uniqueStorage()._algorithm = nil}
+  mutating func clearAlgorithm() {_uniqueStorage()._algorithm = nil}
 
   /// This field specifies the bindings from the outputs of "initialization" to
   /// some initializers in "ModelProto.graph.initializer" and
@@ -760,7 +760,7 @@ public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   ///
   /// By default, this field is empty and no initializer would be changed
   /// by the execution of "initialization".
-  public var initializationBinding: [Onnx_StringStringEntryProto] {
+  var initializationBinding: [Onnx_StringStringEntryProto] {
     get {_storage._initializationBinding}
     set {_uniqueStorage()._initializationBinding = newValue}
   }
@@ -805,14 +805,14 @@ public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
   ///
   /// By default, this field is empty and no initializer would be changed
   /// by the execution of "algorithm".
-  public var updateBinding: [Onnx_StringStringEntryProto] {
+  var updateBinding: [Onnx_StringStringEntryProto] {
     get {_storage._updateBinding}
     set {_uniqueStorage()._updateBinding = newValue}
   }
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
@@ -823,21 +823,21 @@ public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
 /// associating its computation graph with metadata.
 ///
 /// The semantics of the model are described by the associated GraphProto's.
-public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
+nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The version of the IR this model targets. See Version enum above.
   /// This field MUST be present.
-  public var irVersion: Int64 {
+  var irVersion: Int64 {
     get {_storage._irVersion ?? 0}
     set {_uniqueStorage()._irVersion = newValue}
   }
   /// Returns true if `irVersion` has been explicitly set.
-  public var hasIrVersion: Bool {_storage._irVersion != nil}
+  var hasIrVersion: Bool {_storage._irVersion != nil}
   /// Clears the value of `irVersion`. Subsequent reads from it will return its default value.
-  public mutating func clearIrVersion() {_uniqueStorage()._irVersion = nil}
+  mutating func clearIrVersion() {_uniqueStorage()._irVersion = nil}
 
   /// The OperatorSets this model relies on.
   /// All ModelProtos MUST have at least one entry that
@@ -847,7 +847,7 @@ public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   /// All nodes in the ModelProto's graph will bind against the operator
   /// with the same-domain/same-op_type operator with the HIGHEST version
   /// in the referenced operator sets.
-  public var opsetImport: [Onnx_OperatorSetIdProto] {
+  var opsetImport: [Onnx_OperatorSetIdProto] {
     get {_storage._opsetImport}
     set {_uniqueStorage()._opsetImport = newValue}
   }
@@ -855,26 +855,26 @@ public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   /// The name of the framework or tool used to generate this model.
   /// This field SHOULD be present to indicate which implementation/tool/framework
   /// emitted the model.
-  public var producerName: String {
+  var producerName: String {
     get {_storage._producerName ?? String()}
     set {_uniqueStorage()._producerName = newValue}
   }
   /// Returns true if `producerName` has been explicitly set.
-  public var hasProducerName: Bool {_storage._producerName != nil}
+  var hasProducerName: Bool {_storage._producerName != nil}
   /// Clears the value of `producerName`. Subsequent reads from it will return its default value.
-  public mutating func clearProducerName() {_uniqueStorage()._producerName = nil}
+  mutating func clearProducerName() {_uniqueStorage()._producerName = nil}
 
   /// The version of the framework or tool used to generate this model.
   /// This field SHOULD be present to indicate which implementation/tool/framework
   /// emitted the model.
-  public var producerVersion: String {
+  var producerVersion: String {
     get {_storage._producerVersion ?? String()}
     set {_uniqueStorage()._producerVersion = newValue}
   }
   /// Returns true if `producerVersion` has been explicitly set.
-  public var hasProducerVersion: Bool {_storage._producerVersion != nil}
+  var hasProducerVersion: Bool {_storage._producerVersion != nil}
   /// Clears the value of `producerVersion`. Subsequent reads from it will return its default value.
-  public mutating func clearProducerVersion() {_uniqueStorage()._producerVersion = nil}
+  mutating func clearProducerVersion() {_uniqueStorage()._producerVersion = nil}
 
   /// Domain name of the model.
   /// We use reverse domain names as name space indicators. For example:
@@ -882,47 +882,47 @@ public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   ///
   /// Together with `model_version` and GraphProto.name, this forms the unique identity of
   /// the graph.
-  public var domain: String {
+  var domain: String {
     get {_storage._domain ?? String()}
     set {_uniqueStorage()._domain = newValue}
   }
   /// Returns true if `domain` has been explicitly set.
-  public var hasDomain: Bool {_storage._domain != nil}
+  var hasDomain: Bool {_storage._domain != nil}
   /// Clears the value of `domain`. Subsequent reads from it will return its default value.
-  public mutating func clearDomain() {_uniqueStorage()._domain = nil}
+  mutating func clearDomain() {_uniqueStorage()._domain = nil}
 
   /// The version of the graph encoded. See Version enum below.
-  public var modelVersion: Int64 {
+  var modelVersion: Int64 {
     get {_storage._modelVersion ?? 0}
     set {_uniqueStorage()._modelVersion = newValue}
   }
   /// Returns true if `modelVersion` has been explicitly set.
-  public var hasModelVersion: Bool {_storage._modelVersion != nil}
+  var hasModelVersion: Bool {_storage._modelVersion != nil}
   /// Clears the value of `modelVersion`. Subsequent reads from it will return its default value.
-  public mutating func clearModelVersion() {_uniqueStorage()._modelVersion = nil}
+  mutating func clearModelVersion() {_uniqueStorage()._modelVersion = nil}
 
   /// A human-readable documentation for this model. Markdown is allowed.
-  public var docString: String {
+  var docString: String {
     get {_storage._docString ?? String()}
     set {_uniqueStorage()._docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {_storage._docString != nil}
+  var hasDocString: Bool {_storage._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {_uniqueStorage()._docString = nil}
+  mutating func clearDocString() {_uniqueStorage()._docString = nil}
 
   /// The parameterized graph that is evaluated to execute the model.
-  public var graph: Onnx_GraphProto {
+  var graph: Onnx_GraphProto {
     get {_storage._graph ?? Onnx_GraphProto()}
     set {_uniqueStorage()._graph = newValue}
   }
   /// Returns true if `graph` has been explicitly set.
-  public var hasGraph: Bool {_storage._graph != nil}
+  var hasGraph: Bool {_storage._graph != nil}
   /// Clears the value of `graph`. Subsequent reads from it will return its default value.
-  public mutating func clearGraph() {_uniqueStorage()._graph = nil}
+  mutating func clearGraph() {_uniqueStorage()._graph = nil}
 
   /// Named metadata values; keys should be distinct.
-  public var metadataProps: [Onnx_StringStringEntryProto] {
+  var metadataProps: [Onnx_StringStringEntryProto] {
     get {_storage._metadataProps}
     set {_uniqueStorage()._metadataProps = newValue}
   }
@@ -936,7 +936,7 @@ public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   /// using `TrainingInfoProto.initialization_binding`s.
   ///
   /// If this field is empty, the training behavior of the model is undefined.
-  public var trainingInfo: [Onnx_TrainingInfoProto] {
+  var trainingInfo: [Onnx_TrainingInfoProto] {
     get {_storage._trainingInfo}
     set {_uniqueStorage()._trainingInfo = newValue}
   }
@@ -957,59 +957,59 @@ public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   ///
   /// One FunctionProto can reference other FunctionProto in the model, however, recursive reference
   /// is not allowed.
-  public var functions: [Onnx_FunctionProto] {
+  var functions: [Onnx_FunctionProto] {
     get {_storage._functions}
     set {_uniqueStorage()._functions = newValue}
   }
 
   /// Describes different target configurations for a multi-device use case.
   /// A model MAY describe multiple multi-device configurations for execution.
-  public var configuration: [Onnx_DeviceConfigurationProto] {
+  var configuration: [Onnx_DeviceConfigurationProto] {
     get {_storage._configuration}
     set {_uniqueStorage()._configuration = newValue}
   }
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// DeviceConfigurationProto describes a multi-device configuration for a model.
-public nonisolated struct Onnx_DeviceConfigurationProto: Sendable {
+nonisolated struct Onnx_DeviceConfigurationProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// This field MUST be present for this version of the IR.
   /// Name of the configuration.
-  public var name: String {
+  var name: String {
     get {_name ?? String()}
     set {_name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {self._name != nil}
+  var hasName: Bool {self._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {self._name = nil}
+  mutating func clearName() {self._name = nil}
 
   /// This field MUST be present for this version of the IR.
   /// Number of devices inside this configuration.
-  public var numDevices: Int32 {
+  var numDevices: Int32 {
     get {_numDevices ?? 0}
     set {_numDevices = newValue}
   }
   /// Returns true if `numDevices` has been explicitly set.
-  public var hasNumDevices: Bool {self._numDevices != nil}
+  var hasNumDevices: Bool {self._numDevices != nil}
   /// Clears the value of `numDevices`. Subsequent reads from it will return its default value.
-  public mutating func clearNumDevices() {self._numDevices = nil}
+  mutating func clearNumDevices() {self._numDevices = nil}
 
   /// Optional names of the devices. MUST be length of num_devices if provided.
-  public var device: [String] = []
+  var device: [String] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _name: String? = nil
   fileprivate var _numDevices: Int32? = nil
@@ -1017,60 +1017,60 @@ public nonisolated struct Onnx_DeviceConfigurationProto: Sendable {
 
 /// StringStringEntryProto follows the pattern for cross-proto-version maps.
 /// See https://developers.google.com/protocol-buffers/docs/proto3#maps
-public nonisolated struct Onnx_StringStringEntryProto: Sendable {
+nonisolated struct Onnx_StringStringEntryProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var key: String {
+  var key: String {
     get {_key ?? String()}
     set {_key = newValue}
   }
   /// Returns true if `key` has been explicitly set.
-  public var hasKey: Bool {self._key != nil}
+  var hasKey: Bool {self._key != nil}
   /// Clears the value of `key`. Subsequent reads from it will return its default value.
-  public mutating func clearKey() {self._key = nil}
+  mutating func clearKey() {self._key = nil}
 
-  public var value: String {
+  var value: String {
     get {_value ?? String()}
     set {_value = newValue}
   }
   /// Returns true if `value` has been explicitly set.
-  public var hasValue: Bool {self._value != nil}
+  var hasValue: Bool {self._value != nil}
   /// Clears the value of `value`. Subsequent reads from it will return its default value.
-  public mutating func clearValue() {self._value = nil}
+  mutating func clearValue() {self._value = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _key: String? = nil
   fileprivate var _value: String? = nil
 }
 
-public nonisolated struct Onnx_TensorAnnotation: Sendable {
+nonisolated struct Onnx_TensorAnnotation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var tensorName: String {
+  var tensorName: String {
     get {_tensorName ?? String()}
     set {_tensorName = newValue}
   }
   /// Returns true if `tensorName` has been explicitly set.
-  public var hasTensorName: Bool {self._tensorName != nil}
+  var hasTensorName: Bool {self._tensorName != nil}
   /// Clears the value of `tensorName`. Subsequent reads from it will return its default value.
-  public mutating func clearTensorName() {self._tensorName = nil}
+  mutating func clearTensorName() {self._tensorName = nil}
 
   /// <key, value> pairs to annotate tensor specified by <tensor_name> above.
   /// The keys used in the mapping below must be pre-defined in ONNX spec.
   /// For example, for 8-bit linear quantization case, 'SCALE_TENSOR', 'ZERO_POINT_TENSOR' will be pre-defined as
   /// quantization parameter keys.
-  public var quantParameterTensorNames: [Onnx_StringStringEntryProto] = []
+  var quantParameterTensorNames: [Onnx_StringStringEntryProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _tensorName: String? = nil
 }
@@ -1081,64 +1081,64 @@ public nonisolated struct Onnx_TensorAnnotation: Sendable {
 /// list of nodes that form a directed acyclic graph based on their inputs and outputs.
 /// This is the equivalent of the "network" or "graph" in many deep learning
 /// frameworks.
-public nonisolated struct Onnx_GraphProto: Sendable {
+nonisolated struct Onnx_GraphProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The nodes in the graph, sorted topologically.
-  public var node: [Onnx_NodeProto] = []
+  var node: [Onnx_NodeProto] = []
 
   /// The name of the graph.
-  public var name: String {
+  var name: String {
     get {_name ?? String()}
     set {_name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {self._name != nil}
+  var hasName: Bool {self._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {self._name = nil}
+  mutating func clearName() {self._name = nil}
 
   /// A list of named tensor values, used to specify constant inputs of the graph.
   /// Each initializer (both TensorProto as well SparseTensorProto) MUST have a name.
   /// The name MUST be unique across both initializer and sparse_initializer,
   /// but the name MAY also appear in the input list.
-  public var initializer: [Onnx_TensorProto] = []
+  var initializer: [Onnx_TensorProto] = []
 
   /// Initializers (see above) stored in sparse format.
-  public var sparseInitializer: [Onnx_SparseTensorProto] = []
+  var sparseInitializer: [Onnx_SparseTensorProto] = []
 
   /// A human-readable documentation for this graph. Markdown is allowed.
-  public var docString: String {
+  var docString: String {
     get {_docString ?? String()}
     set {_docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {self._docString != nil}
+  var hasDocString: Bool {self._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {self._docString = nil}
+  mutating func clearDocString() {self._docString = nil}
 
   /// The inputs and outputs of the graph.
-  public var input: [Onnx_ValueInfoProto] = []
+  var input: [Onnx_ValueInfoProto] = []
 
-  public var output: [Onnx_ValueInfoProto] = []
+  var output: [Onnx_ValueInfoProto] = []
 
   /// Information for the values in the graph. The ValueInfoProto.name's
   /// must be distinct. It is optional for a value to appear in value_info list.
-  public var valueInfo: [Onnx_ValueInfoProto] = []
+  var valueInfo: [Onnx_ValueInfoProto] = []
 
   /// This field carries information to indicate the mapping among a tensor and its
   /// quantization parameter tensors. For example:
   /// For tensor 'a', it may have {'SCALE_TENSOR', 'a_scale'} and {'ZERO_POINT_TENSOR', 'a_zero_point'} annotated,
   /// which means, tensor 'a_scale' and tensor 'a_zero_point' are scale and zero point of tensor 'a' in the model.
-  public var quantizationAnnotation: [Onnx_TensorAnnotation] = []
+  var quantizationAnnotation: [Onnx_TensorAnnotation] = []
 
   /// Named metadata values; keys should be distinct.
-  public var metadataProps: [Onnx_StringStringEntryProto] = []
+  var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _name: String? = nil
   fileprivate var _docString: String? = nil
@@ -1147,33 +1147,33 @@ public nonisolated struct Onnx_GraphProto: Sendable {
 /// Tensors
 ///
 /// A serialized tensor value.
-public nonisolated struct Onnx_TensorProto: Sendable {
+nonisolated struct Onnx_TensorProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The shape of the tensor.
-  public var dims: [Int64] = []
+  var dims: [Int64] = []
 
   /// The data type of the tensor.
   /// This field MUST have a valid TensorProto.DataType value
-  public var dataType: Int32 {
+  var dataType: Int32 {
     get {_dataType ?? 0}
     set {_dataType = newValue}
   }
   /// Returns true if `dataType` has been explicitly set.
-  public var hasDataType: Bool {self._dataType != nil}
+  var hasDataType: Bool {self._dataType != nil}
   /// Clears the value of `dataType`. Subsequent reads from it will return its default value.
-  public mutating func clearDataType() {self._dataType = nil}
+  mutating func clearDataType() {self._dataType = nil}
 
-  public var segment: Onnx_TensorProto.Segment {
+  var segment: Onnx_TensorProto.Segment {
     get {_segment ?? Onnx_TensorProto.Segment()}
     set {_segment = newValue}
   }
   /// Returns true if `segment` has been explicitly set.
-  public var hasSegment: Bool {self._segment != nil}
+  var hasSegment: Bool {self._segment != nil}
   /// Clears the value of `segment`. Subsequent reads from it will return its default value.
-  public mutating func clearSegment() {self._segment = nil}
+  mutating func clearSegment() {self._segment = nil}
 
   /// For float and complex64 values
   /// Complex64 tensors are encoded as a single array of floats,
@@ -1182,7 +1182,7 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   /// subsequent even numbered position. (e.g., [1.0 + 2.0i, 3.0 + 4.0i]
   /// is encoded as [1.0, 2.0 ,3.0 ,4.0]
   /// When this field is present, the data_type field MUST be FLOAT or COMPLEX64.
-  public var floatData: [Float] = []
+  var floatData: [Float] = []
 
   /// For int32, uint8, int8, uint16, int16, uint4, int4, uint2, int2, bool, (b)float16, float8, and float4:
   /// - (b)float16 and float8 values MUST be converted bit-wise into an unsigned integer
@@ -1206,38 +1206,38 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   ///
   /// When this field is present, the data_type field MUST be
   /// INT32, INT16, INT8, INT4, INT2, UINT16, UINT8, UINT4, UINT2, BOOL, FLOAT16, BFLOAT16, FLOAT8E4M3FN, FLOAT8E4M3FNUZ, FLOAT8E5M2, FLOAT8E5M2FNUZ, FLOAT8E8M0, FLOAT4E2M1, FLOAT6E2M3, FLOAT6E3M2
-  public var int32Data: [Int32] = []
+  var int32Data: [Int32] = []
 
   /// For strings.
   /// Each element of string_data is a UTF-8 encoded Unicode
   /// string. No trailing null, no leading BOM. The protobuf "string"
   /// scalar type is not used to match ML community conventions.
   /// When this field is present, the data_type field MUST be STRING
-  public var stringData: [Data] = []
+  var stringData: [Data] = []
 
   /// For int64.
   /// When this field is present, the data_type field MUST be INT64
-  public var int64Data: [Int64] = []
+  var int64Data: [Int64] = []
 
   /// Optionally, a name for the tensor.
-  public var name: String {
+  var name: String {
     get {_name ?? String()}
     set {_name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {self._name != nil}
+  var hasName: Bool {self._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {self._name = nil}
+  mutating func clearName() {self._name = nil}
 
   /// A human-readable documentation for this tensor. Markdown is allowed.
-  public var docString: String {
+  var docString: String {
     get {_docString ?? String()}
     set {_docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {self._docString != nil}
+  var hasDocString: Bool {self._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {self._docString = nil}
+  mutating func clearDocString() {self._docString = nil}
 
   /// Serializations can either use one of the fields above, or use this
   /// raw bytes field. The only exception is the string case, where one is
@@ -1262,14 +1262,14 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   /// that in some cases (e.g. int data), protobuf does a better packing via
   /// variable length storage, and may lead to smaller binary footprint.
   /// When this field is present, the data_type field MUST NOT be STRING or UNDEFINED
-  public var rawData: Data {
+  var rawData: Data {
     get {_rawData ?? Data()}
     set {_rawData = newValue}
   }
   /// Returns true if `rawData` has been explicitly set.
-  public var hasRawData: Bool {self._rawData != nil}
+  var hasRawData: Bool {self._rawData != nil}
   /// Clears the value of `rawData`. Subsequent reads from it will return its default value.
-  public mutating func clearRawData() {self._rawData = nil}
+  mutating func clearRawData() {self._rawData = nil}
 
   /// Data can be stored inside the protobuf file using type-specific fields or raw_data.
   /// Alternatively, raw bytes data can be stored in an external file, using the external_data field.
@@ -1280,17 +1280,17 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   ///                         Offset values SHOULD be multiples 4096 (page size) to enable mmap support.
   /// - "length" (optional) - number of bytes containing data. Integer stored as string.
   /// - "checksum" (optional) - SHA1 digest of file specified in under 'location' key.
-  public var externalData: [Onnx_StringStringEntryProto] = []
+  var externalData: [Onnx_StringStringEntryProto] = []
 
   /// If value not set, data is stored in raw_data (if set) otherwise in type-specified field.
-  public var dataLocation: Onnx_TensorProto.DataLocation {
+  var dataLocation: Onnx_TensorProto.DataLocation {
     get {_dataLocation ?? .default}
     set {_dataLocation = newValue}
   }
   /// Returns true if `dataLocation` has been explicitly set.
-  public var hasDataLocation: Bool {self._dataLocation != nil}
+  var hasDataLocation: Bool {self._dataLocation != nil}
   /// Clears the value of `dataLocation`. Subsequent reads from it will return its default value.
-  public mutating func clearDataLocation() {self._dataLocation = nil}
+  mutating func clearDataLocation() {self._dataLocation = nil}
 
   /// For double
   /// Complex128 tensors are encoded as a single array of doubles,
@@ -1299,19 +1299,19 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   /// subsequent even numbered position. (e.g., [1.0 + 2.0i, 3.0 + 4.0i]
   /// is encoded as [1.0, 2.0 ,3.0 ,4.0]
   /// When this field is present, the data_type field MUST be DOUBLE or COMPLEX128
-  public var doubleData: [Double] = []
+  var doubleData: [Double] = []
 
   /// For uint64 and uint32 values
   /// When this field is present, the data_type field MUST be
   /// UINT32 or UINT64
-  public var uint64Data: [UInt64] = []
+  var uint64Data: [UInt64] = []
 
   /// Named metadata values; keys should be distinct.
-  public var metadataProps: [Onnx_StringStringEntryProto] = []
+  var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public nonisolated enum DataType: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
+  nonisolated enum DataType: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
     case undefined = 0
 
     /// Basic types.
@@ -1401,7 +1401,7 @@ public nonisolated struct Onnx_TensorProto: Sendable {
     case float6E2M3 = 27
     case float6E3M2 = 28
 
-    public init() {
+    init() {
       self = .undefined
     }
 
@@ -1410,11 +1410,11 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   /// Location of the data for this tensor. MUST be one of:
   /// - DEFAULT - data stored inside the protobuf message. Data is stored in raw_data (if set) otherwise in type-specified field.
   /// - EXTERNAL - data stored in an external location as described by external_data field.
-  public nonisolated enum DataLocation: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
+  nonisolated enum DataLocation: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
     case `default` = 0
     case external = 1
 
-    public init() {
+    init() {
       self = .default
     }
 
@@ -1423,38 +1423,38 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   /// For very large tensors, we may want to store them in chunks, in which
   /// case the following fields will specify the segment that is stored in
   /// the current TensorProto.
-  public nonisolated struct Segment: Sendable {
+  nonisolated struct Segment: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
-    public var begin: Int64 {
+    var begin: Int64 {
       get {_begin ?? 0}
       set {_begin = newValue}
     }
     /// Returns true if `begin` has been explicitly set.
-    public var hasBegin: Bool {self._begin != nil}
+    var hasBegin: Bool {self._begin != nil}
     /// Clears the value of `begin`. Subsequent reads from it will return its default value.
-    public mutating func clearBegin() {self._begin = nil}
+    mutating func clearBegin() {self._begin = nil}
 
-    public var end: Int64 {
+    var end: Int64 {
       get {_end ?? 0}
       set {_end = newValue}
     }
     /// Returns true if `end` has been explicitly set.
-    public var hasEnd: Bool {self._end != nil}
+    var hasEnd: Bool {self._end != nil}
     /// Clears the value of `end`. Subsequent reads from it will return its default value.
-    public mutating func clearEnd() {self._end = nil}
+    mutating func clearEnd() {self._end = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public init() {}
+    init() {}
 
     fileprivate var _begin: Int64? = nil
     fileprivate var _end: Int64? = nil
   }
 
-  public init() {}
+  init() {}
 
   fileprivate var _dataType: Int32? = nil
   fileprivate var _segment: Onnx_TensorProto.Segment? = nil
@@ -1465,7 +1465,7 @@ public nonisolated struct Onnx_TensorProto: Sendable {
 }
 
 /// A serialized sparse-tensor value
-public nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
+nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -1474,14 +1474,14 @@ public nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
   /// The default-value is zero for numeric tensors, and empty-string for string tensors.
   /// values must have a non-empty name present which serves as a name for SparseTensorProto
   /// when used in sparse_initializer list.
-  public var values: Onnx_TensorProto {
+  var values: Onnx_TensorProto {
     get {_storage._values ?? Onnx_TensorProto()}
     set {_uniqueStorage()._values = newValue}
   }
   /// Returns true if `values` has been explicitly set.
-  public var hasValues: Bool {_storage._values != nil}
+  var hasValues: Bool {_storage._values != nil}
   /// Clears the value of `values`. Subsequent reads from it will return its default value.
-  public mutating func clearValues() {_uniqueStorage()._values = nil}
+  mutating func clearValues() {_uniqueStorage()._values = nil}
 
   /// The indices of the non-default values, which may be stored in one of two formats.
   /// (a) Indices can be a tensor of shape [NNZ, rank] with the [i,j]-th value
@@ -1493,24 +1493,24 @@ public nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
   /// The indices must appear in ascending order without duplication.
   /// In the first format, the ordering is lexicographic-ordering:
   /// e.g., index-value [1,4] must appear before [2,1]
-  public var indices: Onnx_TensorProto {
+  var indices: Onnx_TensorProto {
     get {_storage._indices ?? Onnx_TensorProto()}
     set {_uniqueStorage()._indices = newValue}
   }
   /// Returns true if `indices` has been explicitly set.
-  public var hasIndices: Bool {_storage._indices != nil}
+  var hasIndices: Bool {_storage._indices != nil}
   /// Clears the value of `indices`. Subsequent reads from it will return its default value.
-  public mutating func clearIndices() {_uniqueStorage()._indices = nil}
+  mutating func clearIndices() {_uniqueStorage()._indices = nil}
 
   /// The shape of the underlying dense-tensor: [dim_1, dim_2, ... dim_rank]
-  public var dims: [Int64] {
+  var dims: [Int64] {
     get {_storage._dims}
     set {_uniqueStorage()._dims = newValue}
   }
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
@@ -1518,23 +1518,23 @@ public nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
 /// Defines a tensor shape. A dimension can be either an integer value
 /// or a symbolic variable. A symbolic variable represents an unknown
 /// dimension.
-public nonisolated struct Onnx_TensorShapeProto: Sendable {
+nonisolated struct Onnx_TensorShapeProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var dim: [Onnx_TensorShapeProto.Dimension] = []
+  var dim: [Onnx_TensorShapeProto.Dimension] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public nonisolated struct Dimension: Sendable {
+  nonisolated struct Dimension: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
-    public var value: Onnx_TensorShapeProto.Dimension.OneOf_Value? = nil
+    var value: Onnx_TensorShapeProto.Dimension.OneOf_Value? = nil
 
-    public var dimValue: Int64 {
+    var dimValue: Int64 {
       get {
         if case .dimValue(let v)? = value {return v}
         return 0
@@ -1543,7 +1543,7 @@ public nonisolated struct Onnx_TensorShapeProto: Sendable {
     }
 
     /// namespace Shape
-    public var dimParam: String {
+    var dimParam: String {
       get {
         if case .dimParam(let v)? = value {return v}
         return String()
@@ -1556,47 +1556,47 @@ public nonisolated struct Onnx_TensorShapeProto: Sendable {
     /// that operations are applied to the correct axis of a tensor.
     /// Refer to https://github.com/onnx/onnx/blob/main/docs/DimensionDenotation.md#denotation-definition
     /// for pre-defined dimension denotations.
-    public var denotation: String {
+    var denotation: String {
       get {_denotation ?? String()}
       set {_denotation = newValue}
     }
     /// Returns true if `denotation` has been explicitly set.
-    public var hasDenotation: Bool {self._denotation != nil}
+    var hasDenotation: Bool {self._denotation != nil}
     /// Clears the value of `denotation`. Subsequent reads from it will return its default value.
-    public mutating func clearDenotation() {self._denotation = nil}
+    mutating func clearDenotation() {self._denotation = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public nonisolated enum OneOf_Value: Equatable, Sendable {
+    nonisolated enum OneOf_Value: Equatable, Sendable {
       case dimValue(Int64)
       /// namespace Shape
       case dimParam(String)
 
     }
 
-    public init() {}
+    init() {}
 
     fileprivate var _denotation: String? = nil
   }
 
-  public init() {}
+  init() {}
 }
 
 /// Types
 ///
 /// The standard ONNX data types.
-public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
+nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var value: OneOf_Value? {
+  var value: OneOf_Value? {
     get {return _storage._value}
     set {_uniqueStorage()._value = newValue}
   }
 
   /// The type of a tensor.
-  public var tensorType: Onnx_TypeProto.Tensor {
+  var tensorType: Onnx_TypeProto.Tensor {
     get {
       if case .tensorType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Tensor()
@@ -1605,7 +1605,7 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// The type of a sequence.
-  public var sequenceType: Onnx_TypeProto.Sequence {
+  var sequenceType: Onnx_TypeProto.Sequence {
     get {
       if case .sequenceType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Sequence()
@@ -1614,7 +1614,7 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// The type of a map.
-  public var mapType: Onnx_TypeProto.Map {
+  var mapType: Onnx_TypeProto.Map {
     get {
       if case .mapType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Map()
@@ -1623,7 +1623,7 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// The type of an optional.
-  public var optionalType: Onnx_TypeProto.Optional {
+  var optionalType: Onnx_TypeProto.Optional {
     get {
       if case .optionalType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Optional()
@@ -1632,7 +1632,7 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   }
 
   /// Type of the sparse tensor
-  public var sparseTensorType: Onnx_TypeProto.SparseTensor {
+  var sparseTensorType: Onnx_TypeProto.SparseTensor {
     get {
       if case .sparseTensorType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.SparseTensor()
@@ -1640,7 +1640,7 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     set {_uniqueStorage()._value = .sparseTensorType(newValue)}
   }
 
-  public var opaqueType: Onnx_TypeProto.Opaque {
+  var opaqueType: Onnx_TypeProto.Opaque {
     get {
       if case .opaqueType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Opaque()
@@ -1652,18 +1652,18 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   /// type with a standard semantic description as to what is
   /// stored inside. Refer to https://github.com/onnx/onnx/blob/main/docs/TypeDenotation.md#type-denotation-definition
   /// for pre-defined type denotations.
-  public var denotation: String {
+  var denotation: String {
     get {_storage._denotation ?? String()}
     set {_uniqueStorage()._denotation = newValue}
   }
   /// Returns true if `denotation` has been explicitly set.
-  public var hasDenotation: Bool {_storage._denotation != nil}
+  var hasDenotation: Bool {_storage._denotation != nil}
   /// Clears the value of `denotation`. Subsequent reads from it will return its default value.
-  public mutating func clearDenotation() {_uniqueStorage()._denotation = nil}
+  mutating func clearDenotation() {_uniqueStorage()._denotation = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public nonisolated enum OneOf_Value: Equatable, Sendable {
+  nonisolated enum OneOf_Value: Equatable, Sendable {
     /// The type of a tensor.
     case tensorType(Onnx_TypeProto.Tensor)
     /// The type of a sequence.
@@ -1678,7 +1678,7 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
 
   }
 
-  public nonisolated struct Tensor: Sendable {
+  nonisolated struct Tensor: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1686,58 +1686,58 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// This field MUST NOT have the value of UNDEFINED
     /// This field MUST have a valid TensorProto.DataType value
     /// This field MUST be present for this version of the IR.
-    public var elemType: Int32 {
+    var elemType: Int32 {
       get {_elemType ?? 0}
       set {_elemType = newValue}
     }
     /// Returns true if `elemType` has been explicitly set.
-    public var hasElemType: Bool {self._elemType != nil}
+    var hasElemType: Bool {self._elemType != nil}
     /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
-    public mutating func clearElemType() {self._elemType = nil}
+    mutating func clearElemType() {self._elemType = nil}
 
-    public var shape: Onnx_TensorShapeProto {
+    var shape: Onnx_TensorShapeProto {
       get {_shape ?? Onnx_TensorShapeProto()}
       set {_shape = newValue}
     }
     /// Returns true if `shape` has been explicitly set.
-    public var hasShape: Bool {self._shape != nil}
+    var hasShape: Bool {self._shape != nil}
     /// Clears the value of `shape`. Subsequent reads from it will return its default value.
-    public mutating func clearShape() {self._shape = nil}
+    mutating func clearShape() {self._shape = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public init() {}
+    init() {}
 
     fileprivate var _elemType: Int32? = nil
     fileprivate var _shape: Onnx_TensorShapeProto? = nil
   }
 
   /// repeated T
-  public nonisolated struct Sequence: @unchecked Sendable {
+  nonisolated struct Sequence: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     /// The type and optional shape of each element of the sequence.
     /// This field MUST be present for this version of the IR.
-    public var elemType: Onnx_TypeProto {
+    var elemType: Onnx_TypeProto {
       get {_storage._elemType ?? Onnx_TypeProto()}
       set {_uniqueStorage()._elemType = newValue}
     }
     /// Returns true if `elemType` has been explicitly set.
-    public var hasElemType: Bool {_storage._elemType != nil}
+    var hasElemType: Bool {_storage._elemType != nil}
     /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
-    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+    mutating func clearElemType() {_uniqueStorage()._elemType = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public init() {}
+    init() {}
 
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
   /// map<K,V>
-  public nonisolated struct Map: @unchecked Sendable {
+  nonisolated struct Map: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1745,34 +1745,34 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// This field MUST have a valid TensorProto.DataType value
     /// This field MUST be present for this version of the IR.
     /// This field MUST refer to an integral type ([U]INT{8|16|32|64}) or STRING
-    public var keyType: Int32 {
+    var keyType: Int32 {
       get {_storage._keyType ?? 0}
       set {_uniqueStorage()._keyType = newValue}
     }
     /// Returns true if `keyType` has been explicitly set.
-    public var hasKeyType: Bool {_storage._keyType != nil}
+    var hasKeyType: Bool {_storage._keyType != nil}
     /// Clears the value of `keyType`. Subsequent reads from it will return its default value.
-    public mutating func clearKeyType() {_uniqueStorage()._keyType = nil}
+    mutating func clearKeyType() {_uniqueStorage()._keyType = nil}
 
     /// This field MUST be present for this version of the IR.
-    public var valueType: Onnx_TypeProto {
+    var valueType: Onnx_TypeProto {
       get {_storage._valueType ?? Onnx_TypeProto()}
       set {_uniqueStorage()._valueType = newValue}
     }
     /// Returns true if `valueType` has been explicitly set.
-    public var hasValueType: Bool {_storage._valueType != nil}
+    var hasValueType: Bool {_storage._valueType != nil}
     /// Clears the value of `valueType`. Subsequent reads from it will return its default value.
-    public mutating func clearValueType() {_uniqueStorage()._valueType = nil}
+    mutating func clearValueType() {_uniqueStorage()._valueType = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public init() {}
+    init() {}
 
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
   /// wrapper for Tensor, Sequence, or Map
-  public nonisolated struct Optional: @unchecked Sendable {
+  nonisolated struct Optional: @unchecked Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1780,23 +1780,23 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// The type and optional shape of the element wrapped.
     /// This field MUST be present for this version of the IR.
     /// Possible values correspond to OptionalProto.DataType enum
-    public var elemType: Onnx_TypeProto {
+    var elemType: Onnx_TypeProto {
       get {_storage._elemType ?? Onnx_TypeProto()}
       set {_uniqueStorage()._elemType = newValue}
     }
     /// Returns true if `elemType` has been explicitly set.
-    public var hasElemType: Bool {_storage._elemType != nil}
+    var hasElemType: Bool {_storage._elemType != nil}
     /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
-    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+    mutating func clearElemType() {_uniqueStorage()._elemType = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public init() {}
+    init() {}
 
     fileprivate var _storage = _StorageClass.defaultInstance
   }
 
-  public nonisolated struct SparseTensor: Sendable {
+  nonisolated struct SparseTensor: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -1804,66 +1804,66 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
     /// This field MUST NOT have the value of UNDEFINED
     /// This field MUST have a valid TensorProto.DataType value
     /// This field MUST be present for this version of the IR.
-    public var elemType: Int32 {
+    var elemType: Int32 {
       get {_elemType ?? 0}
       set {_elemType = newValue}
     }
     /// Returns true if `elemType` has been explicitly set.
-    public var hasElemType: Bool {self._elemType != nil}
+    var hasElemType: Bool {self._elemType != nil}
     /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
-    public mutating func clearElemType() {self._elemType = nil}
+    mutating func clearElemType() {self._elemType = nil}
 
-    public var shape: Onnx_TensorShapeProto {
+    var shape: Onnx_TensorShapeProto {
       get {_shape ?? Onnx_TensorShapeProto()}
       set {_shape = newValue}
     }
     /// Returns true if `shape` has been explicitly set.
-    public var hasShape: Bool {self._shape != nil}
+    var hasShape: Bool {self._shape != nil}
     /// Clears the value of `shape`. Subsequent reads from it will return its default value.
-    public mutating func clearShape() {self._shape = nil}
+    mutating func clearShape() {self._shape = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public init() {}
+    init() {}
 
     fileprivate var _elemType: Int32? = nil
     fileprivate var _shape: Onnx_TensorShapeProto? = nil
   }
 
-  public nonisolated struct Opaque: Sendable {
+  nonisolated struct Opaque: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
 
     /// When missing, the domain is the same as the model's.
-    public var domain: String {
+    var domain: String {
       get {_domain ?? String()}
       set {_domain = newValue}
     }
     /// Returns true if `domain` has been explicitly set.
-    public var hasDomain: Bool {self._domain != nil}
+    var hasDomain: Bool {self._domain != nil}
     /// Clears the value of `domain`. Subsequent reads from it will return its default value.
-    public mutating func clearDomain() {self._domain = nil}
+    mutating func clearDomain() {self._domain = nil}
 
     /// The name is optional but significant when provided.
-    public var name: String {
+    var name: String {
       get {_name ?? String()}
       set {_name = newValue}
     }
     /// Returns true if `name` has been explicitly set.
-    public var hasName: Bool {self._name != nil}
+    var hasName: Bool {self._name != nil}
     /// Clears the value of `name`. Subsequent reads from it will return its default value.
-    public mutating func clearName() {self._name = nil}
+    mutating func clearName() {self._name = nil}
 
-    public var unknownFields = SwiftProtobuf.UnknownStorage()
+    var unknownFields = SwiftProtobuf.UnknownStorage()
 
-    public init() {}
+    init() {}
 
     fileprivate var _domain: String? = nil
     fileprivate var _name: String? = nil
   }
 
-  public init() {}
+  init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
@@ -1871,7 +1871,7 @@ public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
 /// Operator Sets
 ///
 /// OperatorSets are uniquely identified by a (domain, opset_version) pair.
-public nonisolated struct Onnx_OperatorSetIdProto: Sendable {
+nonisolated struct Onnx_OperatorSetIdProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -1880,114 +1880,114 @@ public nonisolated struct Onnx_OperatorSetIdProto: Sendable {
   /// The empty string ("") or absence of this field implies the operator
   /// set that is defined as part of the ONNX specification.
   /// This field MUST be present in this version of the IR when referring to any other operator set.
-  public var domain: String {
+  var domain: String {
     get {_domain ?? String()}
     set {_domain = newValue}
   }
   /// Returns true if `domain` has been explicitly set.
-  public var hasDomain: Bool {self._domain != nil}
+  var hasDomain: Bool {self._domain != nil}
   /// Clears the value of `domain`. Subsequent reads from it will return its default value.
-  public mutating func clearDomain() {self._domain = nil}
+  mutating func clearDomain() {self._domain = nil}
 
   /// The version of the operator set being identified.
   /// This field MUST be present in this version of the IR.
-  public var version: Int64 {
+  var version: Int64 {
     get {_version ?? 0}
     set {_version = newValue}
   }
   /// Returns true if `version` has been explicitly set.
-  public var hasVersion: Bool {self._version != nil}
+  var hasVersion: Bool {self._version != nil}
   /// Clears the value of `version`. Subsequent reads from it will return its default value.
-  public mutating func clearVersion() {self._version = nil}
+  mutating func clearVersion() {self._version = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _domain: String? = nil
   fileprivate var _version: Int64? = nil
 }
 
-public nonisolated struct Onnx_FunctionProto: Sendable {
+nonisolated struct Onnx_FunctionProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The name of the function, similar to op_type in NodeProto.
   /// This is part of the unique-id (domain, name, overload) of FunctionProtos in a model.
-  public var name: String {
+  var name: String {
     get {_name ?? String()}
     set {_name = newValue}
   }
   /// Returns true if `name` has been explicitly set.
-  public var hasName: Bool {self._name != nil}
+  var hasName: Bool {self._name != nil}
   /// Clears the value of `name`. Subsequent reads from it will return its default value.
-  public mutating func clearName() {self._name = nil}
+  mutating func clearName() {self._name = nil}
 
   /// The inputs and outputs of the function.
-  public var input: [String] = []
+  var input: [String] = []
 
-  public var output: [String] = []
+  var output: [String] = []
 
   /// The attribute parameters of the function.
   /// It is for function parameters without default values.
-  public var attribute: [String] = []
+  var attribute: [String] = []
 
   /// The attribute protos of the function.
   /// It is for function attributes with default values.
   /// A function attribute shall be represented either as
   /// a string attribute or an AttributeProto, not both.
-  public var attributeProto: [Onnx_AttributeProto] = []
+  var attributeProto: [Onnx_AttributeProto] = []
 
   /// The nodes in the function.
-  public var node: [Onnx_NodeProto] = []
+  var node: [Onnx_NodeProto] = []
 
   /// A human-readable documentation for this function. Markdown is allowed.
-  public var docString: String {
+  var docString: String {
     get {_docString ?? String()}
     set {_docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {self._docString != nil}
+  var hasDocString: Bool {self._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {self._docString = nil}
+  mutating func clearDocString() {self._docString = nil}
 
-  public var opsetImport: [Onnx_OperatorSetIdProto] = []
+  var opsetImport: [Onnx_OperatorSetIdProto] = []
 
   /// The domain which this function belongs to.
   /// This is part of the unique-id (domain, name, overload) of FunctionProtos in a model.
-  public var domain: String {
+  var domain: String {
     get {_domain ?? String()}
     set {_domain = newValue}
   }
   /// Returns true if `domain` has been explicitly set.
-  public var hasDomain: Bool {self._domain != nil}
+  var hasDomain: Bool {self._domain != nil}
   /// Clears the value of `domain`. Subsequent reads from it will return its default value.
-  public mutating func clearDomain() {self._domain = nil}
+  mutating func clearDomain() {self._domain = nil}
 
   /// The overload identifier of the function.
   /// This is part of the unique-id (domain, name, overload) of FunctionProtos in a model.
-  public var overload: String {
+  var overload: String {
     get {_overload ?? String()}
     set {_overload = newValue}
   }
   /// Returns true if `overload` has been explicitly set.
-  public var hasOverload: Bool {self._overload != nil}
+  var hasOverload: Bool {self._overload != nil}
   /// Clears the value of `overload`. Subsequent reads from it will return its default value.
-  public mutating func clearOverload() {self._overload = nil}
+  mutating func clearOverload() {self._overload = nil}
 
   /// Information for the values in the function. The ValueInfoProto.name's
   /// must be distinct and refer to names in the function (including inputs,
   /// outputs, and intermediate values). It is optional for a value to appear
   /// in value_info list.
-  public var valueInfo: [Onnx_ValueInfoProto] = []
+  var valueInfo: [Onnx_ValueInfoProto] = []
 
   /// Named metadata values; keys should be distinct.
-  public var metadataProps: [Onnx_StringStringEntryProto] = []
+  var metadataProps: [Onnx_StringStringEntryProto] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  init() {}
 
   fileprivate var _name: String? = nil
   fileprivate var _docString: String? = nil
@@ -2000,16 +2000,16 @@ public nonisolated struct Onnx_FunctionProto: Sendable {
 fileprivate nonisolated let _protobuf_package = "onnx"
 
 nonisolated extension Onnx_Version: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0_START_VERSION\0\u{1}IR_VERSION_2017_10_10\0\u{1}IR_VERSION_2017_10_30\0\u{1}IR_VERSION_2017_11_3\0\u{1}IR_VERSION_2019_1_22\0\u{1}IR_VERSION_2019_3_18\0\u{1}IR_VERSION_2019_9_19\0\u{1}IR_VERSION_2020_5_8\0\u{1}IR_VERSION_2021_7_30\0\u{1}IR_VERSION_2023_5_5\0\u{1}IR_VERSION_2024_3_25\0\u{1}IR_VERSION_2025_05_12\0\u{1}IR_VERSION_2025_08_26\0\u{1}IR_VERSION_2025_11_06\0\u{1}IR_VERSION\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0_START_VERSION\0\u{1}IR_VERSION_2017_10_10\0\u{1}IR_VERSION_2017_10_30\0\u{1}IR_VERSION_2017_11_3\0\u{1}IR_VERSION_2019_1_22\0\u{1}IR_VERSION_2019_3_18\0\u{1}IR_VERSION_2019_9_19\0\u{1}IR_VERSION_2020_5_8\0\u{1}IR_VERSION_2021_7_30\0\u{1}IR_VERSION_2023_5_5\0\u{1}IR_VERSION_2024_3_25\0\u{1}IR_VERSION_2025_05_12\0\u{1}IR_VERSION_2025_08_26\0\u{1}IR_VERSION_2025_11_06\0\u{1}IR_VERSION\0")
 }
 
 nonisolated extension Onnx_OperatorStatus: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXPERIMENTAL\0\u{1}STABLE\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXPERIMENTAL\0\u{1}STABLE\0")
 }
 
 nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".AttributeProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}f\0\u{1}i\0\u{1}s\0\u{1}t\0\u{1}g\0\u{1}floats\0\u{1}ints\0\u{1}strings\0\u{1}tensors\0\u{1}graphs\0\u{4}\u{2}doc_string\0\u{1}tp\0\u{3}type_protos\0\u{2}\u{5}type\0\u{3}ref_attr_name\0\u{3}sparse_tensor\0\u{3}sparse_tensors\0\u{b}v\0\u{c}\u{c}\u{1}\u{c}\u{10}\u{4}")
+  static let protoMessageName: String = _protobuf_package + ".AttributeProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}f\0\u{1}i\0\u{1}s\0\u{1}t\0\u{1}g\0\u{1}floats\0\u{1}ints\0\u{1}strings\0\u{1}tensors\0\u{1}graphs\0\u{4}\u{2}doc_string\0\u{1}tp\0\u{3}type_protos\0\u{2}\u{5}type\0\u{3}ref_attr_name\0\u{3}sparse_tensor\0\u{3}sparse_tensors\0\u{b}v\0\u{c}\u{c}\u{1}\u{c}\u{10}\u{4}")
 
   fileprivate class _StorageClass {
     var _name: String? = nil
@@ -2068,7 +2068,7 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2100,7 +2100,7 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2164,7 +2164,7 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_AttributeProto, rhs: Onnx_AttributeProto) -> Bool {
+  static func ==(lhs: Onnx_AttributeProto, rhs: Onnx_AttributeProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2197,14 +2197,14 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
 }
 
 nonisolated extension Onnx_AttributeProto.AttributeType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}INT\0\u{1}STRING\0\u{1}TENSOR\0\u{1}GRAPH\0\u{1}FLOATS\0\u{1}INTS\0\u{1}STRINGS\0\u{1}TENSORS\0\u{1}GRAPHS\0\u{1}SPARSE_TENSOR\0\u{1}SPARSE_TENSORS\0\u{1}TYPE_PROTO\0\u{1}TYPE_PROTOS\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}INT\0\u{1}STRING\0\u{1}TENSOR\0\u{1}GRAPH\0\u{1}FLOATS\0\u{1}INTS\0\u{1}STRINGS\0\u{1}TENSORS\0\u{1}GRAPHS\0\u{1}SPARSE_TENSOR\0\u{1}SPARSE_TENSORS\0\u{1}TYPE_PROTO\0\u{1}TYPE_PROTOS\0")
 }
 
 nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ValueInfoProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}doc_string\0\u{3}metadata_props\0")
+  static let protoMessageName: String = _protobuf_package + ".ValueInfoProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}doc_string\0\u{3}metadata_props\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2219,7 +2219,7 @@ nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf.
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2239,7 +2239,7 @@ nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf.
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_ValueInfoProto, rhs: Onnx_ValueInfoProto) -> Bool {
+  static func ==(lhs: Onnx_ValueInfoProto, rhs: Onnx_ValueInfoProto) -> Bool {
     if lhs._name != rhs._name {return false}
     if lhs._type != rhs._type {return false}
     if lhs._docString != rhs._docString {return false}
@@ -2250,10 +2250,10 @@ nonisolated extension Onnx_ValueInfoProto: SwiftProtobuf.Message, SwiftProtobuf.
 }
 
 nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".NodeProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}input\0\u{1}output\0\u{1}name\0\u{3}op_type\0\u{1}attribute\0\u{3}doc_string\0\u{1}domain\0\u{1}overload\0\u{3}metadata_props\0\u{3}device_configurations\0")
+  static let protoMessageName: String = _protobuf_package + ".NodeProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}input\0\u{1}output\0\u{1}name\0\u{3}op_type\0\u{1}attribute\0\u{3}doc_string\0\u{1}domain\0\u{1}overload\0\u{3}metadata_props\0\u{3}device_configurations\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2274,7 +2274,7 @@ nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2312,7 +2312,7 @@ nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_NodeProto, rhs: Onnx_NodeProto) -> Bool {
+  static func ==(lhs: Onnx_NodeProto, rhs: Onnx_NodeProto) -> Bool {
     if lhs.input != rhs.input {return false}
     if lhs.output != rhs.output {return false}
     if lhs._name != rhs._name {return false}
@@ -2329,10 +2329,10 @@ nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
 }
 
 nonisolated extension Onnx_IntIntListEntryProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".IntIntListEntryProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
+  static let protoMessageName: String = _protobuf_package + ".IntIntListEntryProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2345,7 +2345,7 @@ nonisolated extension Onnx_IntIntListEntryProto: SwiftProtobuf.Message, SwiftPro
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2359,7 +2359,7 @@ nonisolated extension Onnx_IntIntListEntryProto: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_IntIntListEntryProto, rhs: Onnx_IntIntListEntryProto) -> Bool {
+  static func ==(lhs: Onnx_IntIntListEntryProto, rhs: Onnx_IntIntListEntryProto) -> Bool {
     if lhs._key != rhs._key {return false}
     if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2368,10 +2368,10 @@ nonisolated extension Onnx_IntIntListEntryProto: SwiftProtobuf.Message, SwiftPro
 }
 
 nonisolated extension Onnx_NodeDeviceConfigurationProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".NodeDeviceConfigurationProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}configuration_id\0\u{3}sharding_spec\0\u{3}pipeline_stage\0")
+  static let protoMessageName: String = _protobuf_package + ".NodeDeviceConfigurationProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}configuration_id\0\u{3}sharding_spec\0\u{3}pipeline_stage\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2385,7 +2385,7 @@ nonisolated extension Onnx_NodeDeviceConfigurationProto: SwiftProtobuf.Message, 
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2402,7 +2402,7 @@ nonisolated extension Onnx_NodeDeviceConfigurationProto: SwiftProtobuf.Message, 
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_NodeDeviceConfigurationProto, rhs: Onnx_NodeDeviceConfigurationProto) -> Bool {
+  static func ==(lhs: Onnx_NodeDeviceConfigurationProto, rhs: Onnx_NodeDeviceConfigurationProto) -> Bool {
     if lhs._configurationID != rhs._configurationID {return false}
     if lhs.shardingSpec != rhs.shardingSpec {return false}
     if lhs._pipelineStage != rhs._pipelineStage {return false}
@@ -2412,10 +2412,10 @@ nonisolated extension Onnx_NodeDeviceConfigurationProto: SwiftProtobuf.Message, 
 }
 
 nonisolated extension Onnx_ShardingSpecProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardingSpecProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_name\0\u{1}device\0\u{3}index_to_device_group_map\0\u{3}sharded_dim\0")
+  static let protoMessageName: String = _protobuf_package + ".ShardingSpecProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_name\0\u{1}device\0\u{3}index_to_device_group_map\0\u{3}sharded_dim\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2430,7 +2430,7 @@ nonisolated extension Onnx_ShardingSpecProto: SwiftProtobuf.Message, SwiftProtob
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2450,7 +2450,7 @@ nonisolated extension Onnx_ShardingSpecProto: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_ShardingSpecProto, rhs: Onnx_ShardingSpecProto) -> Bool {
+  static func ==(lhs: Onnx_ShardingSpecProto, rhs: Onnx_ShardingSpecProto) -> Bool {
     if lhs._tensorName != rhs._tensorName {return false}
     if lhs.device != rhs.device {return false}
     if lhs.indexToDeviceGroupMap != rhs.indexToDeviceGroupMap {return false}
@@ -2461,10 +2461,10 @@ nonisolated extension Onnx_ShardingSpecProto: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Onnx_ShardedDimProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ShardedDimProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}axis\0\u{3}simple_sharding\0")
+  static let protoMessageName: String = _protobuf_package + ".ShardedDimProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}axis\0\u{3}simple_sharding\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2477,7 +2477,7 @@ nonisolated extension Onnx_ShardedDimProto: SwiftProtobuf.Message, SwiftProtobuf
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2491,7 +2491,7 @@ nonisolated extension Onnx_ShardedDimProto: SwiftProtobuf.Message, SwiftProtobuf
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_ShardedDimProto, rhs: Onnx_ShardedDimProto) -> Bool {
+  static func ==(lhs: Onnx_ShardedDimProto, rhs: Onnx_ShardedDimProto) -> Bool {
     if lhs._axis != rhs._axis {return false}
     if lhs.simpleSharding != rhs.simpleSharding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2500,10 +2500,10 @@ nonisolated extension Onnx_ShardedDimProto: SwiftProtobuf.Message, SwiftProtobuf
 }
 
 nonisolated extension Onnx_SimpleShardedDimProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SimpleShardedDimProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dim_value\0\u{3}dim_param\0\u{3}num_shards\0")
+  static let protoMessageName: String = _protobuf_package + ".SimpleShardedDimProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dim_value\0\u{3}dim_param\0\u{3}num_shards\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2531,7 +2531,7 @@ nonisolated extension Onnx_SimpleShardedDimProto: SwiftProtobuf.Message, SwiftPr
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2553,7 +2553,7 @@ nonisolated extension Onnx_SimpleShardedDimProto: SwiftProtobuf.Message, SwiftPr
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_SimpleShardedDimProto, rhs: Onnx_SimpleShardedDimProto) -> Bool {
+  static func ==(lhs: Onnx_SimpleShardedDimProto, rhs: Onnx_SimpleShardedDimProto) -> Bool {
     if lhs.dim != rhs.dim {return false}
     if lhs._numShards != rhs._numShards {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2562,8 +2562,8 @@ nonisolated extension Onnx_SimpleShardedDimProto: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".TrainingInfoProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}initialization\0\u{1}algorithm\0\u{3}initialization_binding\0\u{3}update_binding\0")
+  static let protoMessageName: String = _protobuf_package + ".TrainingInfoProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}initialization\0\u{1}algorithm\0\u{3}initialization_binding\0\u{3}update_binding\0")
 
   fileprivate class _StorageClass {
     var _initialization: Onnx_GraphProto? = nil
@@ -2594,7 +2594,7 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2612,7 +2612,7 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2634,7 +2634,7 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TrainingInfoProto, rhs: Onnx_TrainingInfoProto) -> Bool {
+  static func ==(lhs: Onnx_TrainingInfoProto, rhs: Onnx_TrainingInfoProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2653,8 +2653,8 @@ nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ModelProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ir_version\0\u{3}producer_name\0\u{3}producer_version\0\u{1}domain\0\u{3}model_version\0\u{3}doc_string\0\u{1}graph\0\u{3}opset_import\0\u{4}\u{6}metadata_props\0\u{4}\u{6}training_info\0\u{2}\u{5}functions\0\u{1}configuration\0")
+  static let protoMessageName: String = _protobuf_package + ".ModelProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ir_version\0\u{3}producer_name\0\u{3}producer_version\0\u{1}domain\0\u{3}model_version\0\u{3}doc_string\0\u{1}graph\0\u{3}opset_import\0\u{4}\u{6}metadata_props\0\u{4}\u{6}training_info\0\u{2}\u{5}functions\0\u{1}configuration\0")
 
   fileprivate class _StorageClass {
     var _irVersion: Int64? = nil
@@ -2701,7 +2701,7 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2727,7 +2727,7 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -2773,7 +2773,7 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_ModelProto, rhs: Onnx_ModelProto) -> Bool {
+  static func ==(lhs: Onnx_ModelProto, rhs: Onnx_ModelProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -2800,10 +2800,10 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
 }
 
 nonisolated extension Onnx_DeviceConfigurationProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".DeviceConfigurationProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}num_devices\0\u{1}device\0")
+  static let protoMessageName: String = _protobuf_package + ".DeviceConfigurationProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}num_devices\0\u{1}device\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2817,7 +2817,7 @@ nonisolated extension Onnx_DeviceConfigurationProto: SwiftProtobuf.Message, Swif
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2834,7 +2834,7 @@ nonisolated extension Onnx_DeviceConfigurationProto: SwiftProtobuf.Message, Swif
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_DeviceConfigurationProto, rhs: Onnx_DeviceConfigurationProto) -> Bool {
+  static func ==(lhs: Onnx_DeviceConfigurationProto, rhs: Onnx_DeviceConfigurationProto) -> Bool {
     if lhs._name != rhs._name {return false}
     if lhs._numDevices != rhs._numDevices {return false}
     if lhs.device != rhs.device {return false}
@@ -2844,10 +2844,10 @@ nonisolated extension Onnx_DeviceConfigurationProto: SwiftProtobuf.Message, Swif
 }
 
 nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".StringStringEntryProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
+  static let protoMessageName: String = _protobuf_package + ".StringStringEntryProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2860,7 +2860,7 @@ nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftP
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2874,7 +2874,7 @@ nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftP
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_StringStringEntryProto, rhs: Onnx_StringStringEntryProto) -> Bool {
+  static func ==(lhs: Onnx_StringStringEntryProto, rhs: Onnx_StringStringEntryProto) -> Bool {
     if lhs._key != rhs._key {return false}
     if lhs._value != rhs._value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2883,10 +2883,10 @@ nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftP
 }
 
 nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".TensorAnnotation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_name\0\u{3}quant_parameter_tensor_names\0")
+  static let protoMessageName: String = _protobuf_package + ".TensorAnnotation"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_name\0\u{3}quant_parameter_tensor_names\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2899,7 +2899,7 @@ nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2913,7 +2913,7 @@ nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobu
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TensorAnnotation, rhs: Onnx_TensorAnnotation) -> Bool {
+  static func ==(lhs: Onnx_TensorAnnotation, rhs: Onnx_TensorAnnotation) -> Bool {
     if lhs._tensorName != rhs._tensorName {return false}
     if lhs.quantParameterTensorNames != rhs.quantParameterTensorNames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -2922,10 +2922,10 @@ nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".GraphProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{2}\u{3}initializer\0\u{4}\u{5}doc_string\0\u{1}input\0\u{1}output\0\u{3}value_info\0\u{3}quantization_annotation\0\u{3}sparse_initializer\0\u{3}metadata_props\0\u{b}ir_version\0\u{b}producer_version\0\u{b}producer_tag\0\u{b}domain\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}\u{c}\u{6}\u{4}")
+  static let protoMessageName: String = _protobuf_package + ".GraphProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{2}\u{3}initializer\0\u{4}\u{5}doc_string\0\u{1}input\0\u{1}output\0\u{3}value_info\0\u{3}quantization_annotation\0\u{3}sparse_initializer\0\u{3}metadata_props\0\u{b}ir_version\0\u{b}producer_version\0\u{b}producer_tag\0\u{b}domain\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}\u{c}\u{6}\u{4}")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -2946,7 +2946,7 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -2984,7 +2984,7 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_GraphProto, rhs: Onnx_GraphProto) -> Bool {
+  static func ==(lhs: Onnx_GraphProto, rhs: Onnx_GraphProto) -> Bool {
     if lhs.node != rhs.node {return false}
     if lhs._name != rhs._name {return false}
     if lhs.initializer != rhs.initializer {return false}
@@ -3001,10 +3001,10 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
 }
 
 nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".TensorProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dims\0\u{3}data_type\0\u{1}segment\0\u{3}float_data\0\u{3}int32_data\0\u{3}string_data\0\u{3}int64_data\0\u{1}name\0\u{3}raw_data\0\u{3}double_data\0\u{3}uint64_data\0\u{3}doc_string\0\u{3}external_data\0\u{3}data_location\0\u{4}\u{2}metadata_props\0")
+  static let protoMessageName: String = _protobuf_package + ".TensorProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dims\0\u{3}data_type\0\u{1}segment\0\u{3}float_data\0\u{3}int32_data\0\u{3}string_data\0\u{3}int64_data\0\u{1}name\0\u{3}raw_data\0\u{3}double_data\0\u{3}uint64_data\0\u{3}doc_string\0\u{3}external_data\0\u{3}data_location\0\u{4}\u{2}metadata_props\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3030,7 +3030,7 @@ nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._Me
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3083,7 +3083,7 @@ nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._Me
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TensorProto, rhs: Onnx_TensorProto) -> Bool {
+  static func ==(lhs: Onnx_TensorProto, rhs: Onnx_TensorProto) -> Bool {
     if lhs.dims != rhs.dims {return false}
     if lhs._dataType != rhs._dataType {return false}
     if lhs._segment != rhs._segment {return false}
@@ -3105,18 +3105,18 @@ nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._Me
 }
 
 nonisolated extension Onnx_TensorProto.DataType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}UINT8\0\u{1}INT8\0\u{1}UINT16\0\u{1}INT16\0\u{1}INT32\0\u{1}INT64\0\u{1}STRING\0\u{1}BOOL\0\u{1}FLOAT16\0\u{1}DOUBLE\0\u{1}UINT32\0\u{1}UINT64\0\u{1}COMPLEX64\0\u{1}COMPLEX128\0\u{1}BFLOAT16\0\u{1}FLOAT8E4M3FN\0\u{1}FLOAT8E4M3FNUZ\0\u{1}FLOAT8E5M2\0\u{1}FLOAT8E5M2FNUZ\0\u{1}UINT4\0\u{1}INT4\0\u{1}FLOAT4E2M1\0\u{1}FLOAT8E8M0\0\u{1}UINT2\0\u{1}INT2\0\u{1}FLOAT6E2M3\0\u{1}FLOAT6E3M2\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}UINT8\0\u{1}INT8\0\u{1}UINT16\0\u{1}INT16\0\u{1}INT32\0\u{1}INT64\0\u{1}STRING\0\u{1}BOOL\0\u{1}FLOAT16\0\u{1}DOUBLE\0\u{1}UINT32\0\u{1}UINT64\0\u{1}COMPLEX64\0\u{1}COMPLEX128\0\u{1}BFLOAT16\0\u{1}FLOAT8E4M3FN\0\u{1}FLOAT8E4M3FNUZ\0\u{1}FLOAT8E5M2\0\u{1}FLOAT8E5M2FNUZ\0\u{1}UINT4\0\u{1}INT4\0\u{1}FLOAT4E2M1\0\u{1}FLOAT8E8M0\0\u{1}UINT2\0\u{1}INT2\0\u{1}FLOAT6E2M3\0\u{1}FLOAT6E3M2\0")
 }
 
 nonisolated extension Onnx_TensorProto.DataLocation: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEFAULT\0\u{1}EXTERNAL\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEFAULT\0\u{1}EXTERNAL\0")
 }
 
 nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TensorProto.protoMessageName + ".Segment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}begin\0\u{1}end\0")
+  static let protoMessageName: String = Onnx_TensorProto.protoMessageName + ".Segment"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}begin\0\u{1}end\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3129,7 +3129,7 @@ nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProt
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3143,7 +3143,7 @@ nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProt
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TensorProto.Segment, rhs: Onnx_TensorProto.Segment) -> Bool {
+  static func ==(lhs: Onnx_TensorProto.Segment, rhs: Onnx_TensorProto.Segment) -> Bool {
     if lhs._begin != rhs._begin {return false}
     if lhs._end != rhs._end {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3152,8 +3152,8 @@ nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProt
 }
 
 nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SparseTensorProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}values\0\u{1}indices\0\u{1}dims\0")
+  static let protoMessageName: String = _protobuf_package + ".SparseTensorProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}values\0\u{1}indices\0\u{1}dims\0")
 
   fileprivate class _StorageClass {
     var _values: Onnx_TensorProto? = nil
@@ -3182,7 +3182,7 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3199,7 +3199,7 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -3218,7 +3218,7 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_SparseTensorProto, rhs: Onnx_SparseTensorProto) -> Bool {
+  static func ==(lhs: Onnx_SparseTensorProto, rhs: Onnx_SparseTensorProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -3236,10 +3236,10 @@ nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Onnx_TensorShapeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".TensorShapeProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dim\0")
+  static let protoMessageName: String = _protobuf_package + ".TensorShapeProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dim\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3251,14 +3251,14 @@ nonisolated extension Onnx_TensorShapeProto: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.dim.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.dim, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TensorShapeProto, rhs: Onnx_TensorShapeProto) -> Bool {
+  static func ==(lhs: Onnx_TensorShapeProto, rhs: Onnx_TensorShapeProto) -> Bool {
     if lhs.dim != rhs.dim {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -3266,10 +3266,10 @@ nonisolated extension Onnx_TensorShapeProto: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TensorShapeProto.protoMessageName + ".Dimension"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dim_value\0\u{3}dim_param\0\u{1}denotation\0")
+  static let protoMessageName: String = Onnx_TensorShapeProto.protoMessageName + ".Dimension"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dim_value\0\u{3}dim_param\0\u{1}denotation\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3297,7 +3297,7 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3319,7 +3319,7 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TensorShapeProto.Dimension, rhs: Onnx_TensorShapeProto.Dimension) -> Bool {
+  static func ==(lhs: Onnx_TensorShapeProto.Dimension, rhs: Onnx_TensorShapeProto.Dimension) -> Bool {
     if lhs.value != rhs.value {return false}
     if lhs._denotation != rhs._denotation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3328,8 +3328,8 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".TypeProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{4}\u{3}sequence_type\0\u{3}map_type\0\u{1}denotation\0\u{3}opaque_type\0\u{3}sparse_tensor_type\0\u{3}optional_type\0")
+  static let protoMessageName: String = _protobuf_package + ".TypeProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{4}\u{3}sequence_type\0\u{3}map_type\0\u{1}denotation\0\u{3}opaque_type\0\u{3}sparse_tensor_type\0\u{3}optional_type\0")
 
   fileprivate class _StorageClass {
     var _value: Onnx_TypeProto.OneOf_Value?
@@ -3356,7 +3356,7 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3449,7 +3449,7 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -3492,7 +3492,7 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TypeProto, rhs: Onnx_TypeProto) -> Bool {
+  static func ==(lhs: Onnx_TypeProto, rhs: Onnx_TypeProto) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -3509,10 +3509,10 @@ nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
 }
 
 nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Tensor"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
+  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Tensor"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3525,7 +3525,7 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3539,7 +3539,7 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TypeProto.Tensor, rhs: Onnx_TypeProto.Tensor) -> Bool {
+  static func ==(lhs: Onnx_TypeProto.Tensor, rhs: Onnx_TypeProto.Tensor) -> Bool {
     if lhs._elemType != rhs._elemType {return false}
     if lhs._shape != rhs._shape {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3548,8 +3548,8 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Sequence"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Sequence"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
 
   fileprivate class _StorageClass {
     var _elemType: Onnx_TypeProto? = nil
@@ -3574,7 +3574,7 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3589,7 +3589,7 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -3602,7 +3602,7 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TypeProto.Sequence, rhs: Onnx_TypeProto.Sequence) -> Bool {
+  static func ==(lhs: Onnx_TypeProto.Sequence, rhs: Onnx_TypeProto.Sequence) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -3618,8 +3618,8 @@ nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Map"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_type\0\u{3}value_type\0")
+  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Map"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_type\0\u{3}value_type\0")
 
   fileprivate class _StorageClass {
     var _keyType: Int32? = nil
@@ -3646,7 +3646,7 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3662,7 +3662,7 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -3678,7 +3678,7 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TypeProto.Map, rhs: Onnx_TypeProto.Map) -> Bool {
+  static func ==(lhs: Onnx_TypeProto.Map, rhs: Onnx_TypeProto.Map) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -3695,8 +3695,8 @@ nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._
 }
 
 nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Optional"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Optional"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
 
   fileprivate class _StorageClass {
     var _elemType: Onnx_TypeProto? = nil
@@ -3721,7 +3721,7 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
     return _storage
   }
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     _ = _uniqueStorage()
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3736,7 +3736,7 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every if/case branch local when no optimizations
@@ -3749,7 +3749,7 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TypeProto.Optional, rhs: Onnx_TypeProto.Optional) -> Bool {
+  static func ==(lhs: Onnx_TypeProto.Optional, rhs: Onnx_TypeProto.Optional) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
@@ -3765,10 +3765,10 @@ nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".SparseTensor"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
+  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".SparseTensor"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3781,7 +3781,7 @@ nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftP
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3795,7 +3795,7 @@ nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftP
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TypeProto.SparseTensor, rhs: Onnx_TypeProto.SparseTensor) -> Bool {
+  static func ==(lhs: Onnx_TypeProto.SparseTensor, rhs: Onnx_TypeProto.SparseTensor) -> Bool {
     if lhs._elemType != rhs._elemType {return false}
     if lhs._shape != rhs._shape {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3804,10 +3804,10 @@ nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftP
 }
 
 nonisolated extension Onnx_TypeProto.Opaque: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Opaque"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0\u{1}name\0\u{b}parameters\0\u{c}\u{3}\u{1}")
+  static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Opaque"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0\u{1}name\0\u{b}parameters\0\u{c}\u{3}\u{1}")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3820,7 +3820,7 @@ nonisolated extension Onnx_TypeProto.Opaque: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3834,7 +3834,7 @@ nonisolated extension Onnx_TypeProto.Opaque: SwiftProtobuf.Message, SwiftProtobu
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_TypeProto.Opaque, rhs: Onnx_TypeProto.Opaque) -> Bool {
+  static func ==(lhs: Onnx_TypeProto.Opaque, rhs: Onnx_TypeProto.Opaque) -> Bool {
     if lhs._domain != rhs._domain {return false}
     if lhs._name != rhs._name {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3843,10 +3843,10 @@ nonisolated extension Onnx_TypeProto.Opaque: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".OperatorSetIdProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0\u{1}version\0")
+  static let protoMessageName: String = _protobuf_package + ".OperatorSetIdProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}domain\0\u{1}version\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3859,7 +3859,7 @@ nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3873,7 +3873,7 @@ nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_OperatorSetIdProto, rhs: Onnx_OperatorSetIdProto) -> Bool {
+  static func ==(lhs: Onnx_OperatorSetIdProto, rhs: Onnx_OperatorSetIdProto) -> Bool {
     if lhs._domain != rhs._domain {return false}
     if lhs._version != rhs._version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -3882,10 +3882,10 @@ nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Onnx_FunctionProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".FunctionProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{2}\u{3}input\0\u{1}output\0\u{1}attribute\0\u{1}node\0\u{3}doc_string\0\u{3}opset_import\0\u{1}domain\0\u{3}attribute_proto\0\u{3}value_info\0\u{1}overload\0\u{3}metadata_props\0\u{b}since_version\0\u{b}status\0\u{c}\u{2}\u{1}\u{c}\u{3}\u{1}")
+  static let protoMessageName: String = _protobuf_package + ".FunctionProto"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{2}\u{3}input\0\u{1}output\0\u{1}attribute\0\u{1}node\0\u{3}doc_string\0\u{3}opset_import\0\u{1}domain\0\u{3}attribute_proto\0\u{3}value_info\0\u{1}overload\0\u{3}metadata_props\0\u{b}since_version\0\u{b}status\0\u{c}\u{2}\u{1}\u{c}\u{3}\u{1}")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -3908,7 +3908,7 @@ nonisolated extension Onnx_FunctionProto: SwiftProtobuf.Message, SwiftProtobuf._
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -3952,7 +3952,7 @@ nonisolated extension Onnx_FunctionProto: SwiftProtobuf.Message, SwiftProtobuf._
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Onnx_FunctionProto, rhs: Onnx_FunctionProto) -> Bool {
+  static func ==(lhs: Onnx_FunctionProto, rhs: Onnx_FunctionProto) -> Bool {
     if lhs._name != rhs._name {return false}
     if lhs.input != rhs.input {return false}
     if lhs.output != rhs.output {return false}

@@ -5,7 +5,7 @@ import Testing
 /// Exact resume: 2 epochs, save the run folder, load it into a new trainer, 2 more epochs
 /// must equal 4 epochs straight — the same epoch lines, the same figures to the last bit,
 /// the same weights, velocity and data generator. On the first 2,000 training and 500 test
-/// images of MNIST (../shared/mnist), with the BatchNorm variant (running statistics,
+/// images of MNIST (DataFixtures.mnistDirectory), with the BatchNorm variant (running statistics,
 /// dropout masks keyed by the step) and momentum (velocity) so every part of the state counts.
 @Suite struct CheckpointResumeTests {
     static func smallMNIST() throws -> Dataset {

@@ -2,7 +2,7 @@ import Foundation
 @testable import LeNetKit
 import Testing
 
-/// Downloads from a local HTTP server on 127.0.0.1 serving ../shared/mnist.
+/// Downloads from a local HTTP server on 127.0.0.1 serving the MNIST folder the tests use.
 @Suite struct DataDownloadTests {
     let labels = "t10k-labels-idx1-ubyte.gz"
     let labelsChecksums = Checksums(compressed: "ec29112dd5afa0611ce80d1b7f02629c", content: "27ae3e4e09519cfbb04c329615203637")
@@ -10,7 +10,7 @@ import Testing
     let imagesChecksums = Checksums(compressed: "9fb629c4189551a2d022fa330f9573f3", content: "2646ac647ad5339dbf082846283269ea")
 
     private func withServer<T>(_ body: (HTTPTestServer, String) throws -> T) throws -> T {
-        let server = try HTTPTestServer(root: DataFixtures.sharedMNIST)
+        let server = try HTTPTestServer(root: (try DataFixtures.mnistDirectory))
         defer { server.stop() }
         let directory = try DataFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -33,7 +33,7 @@ import Testing
             let raw = directory + "/MNIST/raw"
             #expect(dataset.directory == raw)
             #expect(dataset.train.count == 60000 && dataset.test.count == 10000)
-            // The shared train-images .gz was recompressed: accepted by its content MD5.
+            // A recompressed .gz (as the CI copy of train-images is) is accepted by its content MD5.
             #expect(DataFixtures.files(in: raw) == [
                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
                 "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -56,7 +56,7 @@ import Testing
             var log: [String] = []
             let path = try downloader([server.mirror(.corrupt), server.mirror(.serve)])
                 .download(labels, checksums: labelsChecksums, into: directory, log: { log.append($0) })
-            #expect(sameBytes(path, DataFixtures.sharedMNIST + "/" + labels))
+            #expect(sameBytes(path, (try DataFixtures.mnistDirectory) + "/" + labels))
             #expect(server.requests.suffix(2) == ["corrupt/\(labels)", "serve/\(labels)"])
             #expect(log.contains { $0.contains("corrupt/\(labels)") && $0.contains("MD5 mismatch") })
             #expect(DataFixtures.files(in: directory) == [labels])
@@ -72,7 +72,7 @@ import Testing
 
             let path = try downloader([server.mirror(.cutoff), server.mirror(.serve)])
                 .download(images, checksums: imagesChecksums, into: directory)
-            #expect(sameBytes(path, DataFixtures.sharedMNIST + "/" + images))
+            #expect(sameBytes(path, (try DataFixtures.mnistDirectory) + "/" + images))
             #expect(DataFixtures.files(in: directory) == [images])
         }
     }
@@ -81,7 +81,7 @@ import Testing
         try withServer { server, directory in
             let path = try downloader([try HTTPTestServer.deadMirror(), server.mirror(.serve)])
                 .download(labels, checksums: labelsChecksums, into: directory)
-            #expect(sameBytes(path, DataFixtures.sharedMNIST + "/" + labels))
+            #expect(sameBytes(path, (try DataFixtures.mnistDirectory) + "/" + labels))
         }
     }
 
@@ -91,7 +91,7 @@ import Testing
             let path = try downloader([server.mirror(.stall), server.mirror(.serve)], timeout: 1)
                 .download(labels, checksums: labelsChecksums, into: directory)
             #expect(Date().timeIntervalSince(start) < 5.5)
-            #expect(sameBytes(path, DataFixtures.sharedMNIST + "/" + labels))
+            #expect(sameBytes(path, (try DataFixtures.mnistDirectory) + "/" + labels))
         }
     }
 

@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func badGzip() throws {
-        let real = try [UInt8](Data(contentsOf: URL(fileURLWithPath: DataFixtures.sharedMNIST + "/t10k-labels-idx1-ubyte.gz")))
+        let real = try [UInt8](Data(contentsOf: URL(fileURLWithPath: (try DataFixtures.mnistDirectory) + "/t10k-labels-idx1-ubyte.gz")))
         // Not gzip at all, though named .gz.
         try expectError(replacing: 3, with: [1, 2, 3, 4, 5], name: "t10k-labels-idx1-ubyte.gz", saying: "not gzip data")
         // A minimal gzip header (no file name) followed by garbage.
@@ -115,7 +115,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: raw, withIntermediateDirectories: true)
         for (dashed, dotted) in zip(DataFixtures.rawNames(dotted: false), DataFixtures.rawNames(dotted: true)) {
             try FileManager.default.createSymbolicLink(atPath: raw + "/" + dotted + ".gz",
-                                                       withDestinationPath: DataFixtures.sharedMNIST + "/" + dashed + ".gz")
+                                                       withDestinationPath: (try DataFixtures.mnistDirectory) + "/" + dashed + ".gz")
         }
         let dataset = try Dataset.load(dataDirectory: directory, download: false)
         #expect(dataset.directory == raw)

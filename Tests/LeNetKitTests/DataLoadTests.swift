@@ -2,9 +2,9 @@ import Foundation
 @testable import LeNetKit
 import Testing
 
-/// The real MNIST files from ../shared/mnist.
+/// The real MNIST files (`DataFixtures.mnistDirectory`).
 @Suite struct DataLoadTests {
-    @Test func loadsSharedMNIST() throws {
+    @Test func loadsMNIST() throws {
         let dataset = try DataFixtures.mnist.get()
         #expect(dataset.train.count == 60000)
         #expect(dataset.test.count == 10000)
@@ -16,8 +16,8 @@ import Testing
         #expect(dataset.train.pixels.max() == 255)
     }
 
-    @Test func verifyPassesOnSharedMNIST() throws {
-        let checks = try Dataset.verify(kind: .mnist, dataDirectory: DataFixtures.sharedMNIST)
+    @Test func verifyPassesOnMNIST() throws {
+        let checks = try Dataset.verify(kind: .mnist, dataDirectory: (try DataFixtures.mnistDirectory))
         #expect(checks.count == 4)
         for check in checks {
             #expect(check.problem == nil, "\(check.path): \(String(describing: check.problem))")
@@ -67,7 +67,7 @@ import Testing
         var best = Duration.seconds(1000)
         for _ in 0..<3 {
             let start = clock.now
-            let dataset = try Dataset.load(kind: .mnist, dataDirectory: DataFixtures.sharedMNIST, download: false)
+            let dataset = try Dataset.load(kind: .mnist, dataDirectory: (try DataFixtures.mnistDirectory), download: false)
             best = min(best, clock.now - start)
             #expect(dataset.train.count + dataset.test.count == 70000)
         }

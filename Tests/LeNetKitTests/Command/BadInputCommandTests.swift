@@ -45,7 +45,7 @@ import Testing
         for (bad, says) in files.badCheckpoints {
             let commands: [[String]] = [
                 ["predict", "--checkpoint", bad, files.picture],
-                ["evaluate", "--checkpoint", bad, "--data-dir", DataFixtures.sharedMNIST, "--no-download"],
+                ["evaluate", "--checkpoint", bad, "--data-dir", (try DataFixtures.mnistDirectory), "--no-download"],
                 ["export", "--checkpoint", bad, "--onnx", onnx],
                 ["serve", "--checkpoint", bad, "--port", "0"],
             ]
@@ -83,7 +83,7 @@ import Testing
         try DataFixtures.write([0], to: blocker)
         let export = try CommandLineTests.run(["export", "--checkpoint", files.checkpoint, "--onnx", blocker + "/model.onnx"])
         Self.expectCleanFailure(export, naming: blocker + "/model.onnx", says: "is not a folder", "export into a file")
-        let evaluate = try CommandLineTests.run(["evaluate", "--checkpoint", files.checkpoint, "--data-dir", DataFixtures.sharedMNIST,
+        let evaluate = try CommandLineTests.run(["evaluate", "--checkpoint", files.checkpoint, "--data-dir", (try DataFixtures.mnistDirectory),
                                                  "--no-download", "--predictions", blocker + "/predictions.txt"])
         Self.expectCleanFailure(evaluate, naming: blocker + "/predictions.txt", says: "is not a folder", "evaluate into a file")
         #expect(!evaluate.stdout.contains("Test_acc"), "evaluate worked before saying it cannot write its output")

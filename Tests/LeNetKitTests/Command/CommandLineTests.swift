@@ -48,7 +48,7 @@ import Testing
         let directory = try DataFixtures.temporaryDirectory()
         let paths = DataFixtures.rawNames(dotted: false).map { directory + "/" + $0 }
         for path in paths {
-            let source = DataFixtures.sharedMNIST + "/" + (path as NSString).lastPathComponent + ".gz"
+            let source = (try DataFixtures.mnistDirectory) + "/" + (path as NSString).lastPathComponent + ".gz"
             try DataFixtures.write(try IDXFile.readContent(source), to: path)
         }
         return (directory, paths)
@@ -82,7 +82,7 @@ import Testing
         let directory = try DataFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let output = directory + "/samples.png"
-        let outcome = try Self.run(["samples", "--data-dir", DataFixtures.sharedMNIST, "--output", output])
+        let outcome = try Self.run(["samples", "--data-dir", (try DataFixtures.mnistDirectory), "--output", output])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout.split(separator: "\n").first == "Batch shape: [32, 1, 28, 28]")
         let png = try Data(contentsOf: URL(fileURLWithPath: output))

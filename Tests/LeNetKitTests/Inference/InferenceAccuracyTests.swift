@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The whole path of `lenet predict`: a checkpoint trained here on full MNIST
-/// (../shared/mnist), 1,000 MNIST test digits turned into people's pictures (4x larger,
+/// (DataFixtures.mnistDirectory), 1,000 MNIST test digits turned into people's pictures (4x larger,
 /// bilinear; thickened by a 3x3 or 5x5 dilation, i.e. strokes 0.5-1 MNIST pixel wider;
 /// shifted on a 160x160 canvas; dark on white) written as PNG files, then read, prepared
 /// and classified from the files as `lenet predict` does. Measured: 98.0%. With a 7x7

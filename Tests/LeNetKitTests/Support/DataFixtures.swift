@@ -10,12 +10,26 @@ enum DataFixtures {
         return url.path
     }()
 
-    /// The real MNIST files, `../shared/mnist` relative to the package root.
-    static let sharedMNIST = URL(fileURLWithPath: packageRoot + "/../shared/mnist").standardized.path
+    /// The folder holding the real MNIST files (the four .gz files under their usual names),
+    /// found as the product finds them: `$LENET_MNIST_DIR` when set (CI points it at a copy
+    /// it has; nothing is downloaded then), else the package's `data/` (itself or
+    /// `data/MNIST/raw`), else downloaded into `data/MNIST/raw` from the public mirrors.
+    static let mnistLocation: Result<DataLocation, Error> = Result {
+        if let directory = ProcessInfo.processInfo.environment["LENET_MNIST_DIR"], !directory.isEmpty {
+            return try Dataset.locate(kind: .mnist, dataDirectory: directory, downloader: nil)
+        }
+        return try Dataset.locate(kind: .mnist, dataDirectory: packageRoot + "/data", downloader: Downloader(kind: .mnist),
+                                  progress: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+    }
+
+    /// The MNIST folder; the tests that need it fail with the reason when there is none.
+    static var mnistDirectory: String {
+        get throws { try mnistLocation.get().directory }
+    }
 
     /// MNIST loaded once for all tests that need it.
     static let mnist: Result<Dataset, Error> = Result {
-        try Dataset.load(kind: .mnist, dataDirectory: sharedMNIST, download: false)
+        try Dataset.load(kind: .mnist, dataDirectory: mnistDirectory, download: false)
     }
 
     /// A fresh empty directory under the system's temporary directory.

@@ -16,7 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
         and answers {"digit", "probabilities", "pixels"} (the 28x28 the network saw); GET /healthz; HEAD \
         wherever GET works. Bodies over 1 MB and pictures over 4,194,304 pixels (2048x2048) get 413, \
         malformed input 400, 415 or 422, each with {"error": "..."}. At most --max-predictions run at \
-        once; later ones wait their turn (up to 256 waiting, beyond that 503). A connection idle, or \
+        once; later ones wait their turn (up to --max-waiting, beyond that 503). A connection idle, or \
         sending one request, for --idle-timeout seconds is closed.
         """
     )
@@ -34,18 +34,22 @@ struct ServeCommand: AsyncParsableCommand {
     var idleTimeout = 30
 
     @Option(help: "Predictions computed at once (default: every core); more wait their turn.")
-    var maxPredictions = ProcessInfo.processInfo.activeProcessorCount
+    var maxPredictions = min(256, ProcessInfo.processInfo.activeProcessorCount)
+
+    @Option(help: "Predictions that may wait their turn; beyond them the answer is 503.")
+    var maxWaiting = 256
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be in 1...3600 seconds") }
         guard (1...256).contains(maxPredictions) else { throw ValidationError("--max-predictions must be in 1...256") }
+        guard (0...4096).contains(maxWaiting) else { throw ValidationError("--max-waiting must be in 0...4096") }
     }
 
     func run() async throws {
         let predictor = try Predictor(checkpointPath: checkpoint)
         let api = PredictionAPI(predictor: predictor, maxBodyBytes: 1 << 20)
-        let gate = PredictionGate(running: maxPredictions, waiting: 256)
+        let gate = PredictionGate(running: maxPredictions, waiting: maxWaiting)
         // HEAD answers wherever GET does: the same status and headers, no body.
         let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())

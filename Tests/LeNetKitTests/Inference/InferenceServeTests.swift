@@ -187,11 +187,7 @@ import Testing
     /// predictions still wait: predictions run outside the threads that serve requests.
     @Test func healthIsAnsweredWhilePredictionsWait() async throws {
         let server = try Server(["--max-predictions", "1"])
-        let directory = try DataFixtures.temporaryDirectory()
-        let (side, path) = (2048, directory + "/slow.png")
-        try writePNG(grey: (0..<(side * side)).map { $0 % side < side / 2 && ($0 / side) % 64 < 32 ? 0 : 255 },
-                     width: side, height: side, to: path)
-        let slow = try Data(contentsOf: URL(fileURLWithPath: path))
+        let slow = try Self.slowPicture()
         let count = 6
         final class Counter: Sendable { let value = Mutex(0) }
         let finished = Counter()
@@ -214,6 +210,35 @@ import Testing
             return try #require(seen)
         }
         #expect(healthSawFinished < count, "/healthz was answered only after all \(count) predictions")
+    }
+
+    /// With one prediction running and one waiting allowed, the rest of a burst of slow
+    /// pictures is answered 503 with a JSON error at once instead of piling up.
+    @Test func predictionsBeyondTheQueueAreAnswered503() async throws {
+        let server = try Server(["--max-predictions", "1", "--max-waiting", "1"])
+        let slow = try Self.slowPicture()
+        let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    let reply = try await server.request("api/predict", method: "POST", body: slow, type: "image/png")
+                    return (reply.0, reply.2["error"] as? String)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.allSatisfy { [200, 422, 503].contains($0.0) }, "\(statuses)")
+        #expect(statuses.contains { $0.0 == 503 && $0.1?.hasPrefix("busy: 1 predictions running and 1 waiting") == true }, "\(statuses)")
+        #expect(statuses.contains { $0.0 != 503 }, "\(statuses)")
+        #expect(try await server.request("healthz").0 == 200)
+    }
+
+    /// A 2048x2048 PNG (the API's pixel budget) with some ink: slow to decode and prepare.
+    static func slowPicture() throws -> Data {
+        let directory = try DataFixtures.temporaryDirectory()
+        let (side, path) = (2048, directory + "/slow.png")
+        try writePNG(grey: (0..<(side * side)).map { $0 % side < side / 2 && ($0 / side) % 64 < 32 ? 0 : 255 },
+                     width: side, height: side, to: path)
+        return try Data(contentsOf: URL(fileURLWithPath: path))
     }
 
     @Test func manyConcurrentRequests() async throws {

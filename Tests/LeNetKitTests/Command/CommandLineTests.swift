@@ -99,6 +99,9 @@ import Testing
         }
         for arguments in [["predict", "--checkpoint", "/nonexistent", "--top", "11", "x.png"],
                           ["serve", "--checkpoint", "/nonexistent", "--port", "70000"],
+                          ["serve", "--checkpoint", "/nonexistent", "--idle-timeout", "0"],
+                          ["serve", "--checkpoint", "/nonexistent", "--max-predictions", "0"],
+                          ["serve", "--checkpoint", "/nonexistent", "--max-waiting", "-1"],
                           ["evaluate", "--checkpoint", "/nonexistent", "--batch-size", "0"]] {
             let outcome = try Self.run(arguments)
             #expect(outcome.status == 64, "\(arguments): \(outcome.status)")

@@ -59,12 +59,14 @@ enum RunFolder {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw cannotCreate(path, "a file is in the way")
             }
+            // Looked at under the lock: another run may have taken the folder since our mkdir.
+            let fd = try lock(path)
             let entries = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0 != lockName }
             if !entries.isEmpty && !overwrite {
-                throw CommandError("\(path): the run folder already holds a run or other files; continue it with "
-                                   + "`lenet train --resume \(path)`, replace it with --overwrite, or choose another --output")
+                unlock(fd)
+                throw CommandError("\(path): the run folder already holds a run or other files; replace it with --overwrite "
+                                   + "or choose another --output (a stopped training run goes on with `lenet train --resume \(path)`)")
             }
-            try lock(path)
             if overwrite {
                 for name in runFiles { unlink((path as NSString).appendingPathComponent(name)) }
             }
@@ -75,7 +77,8 @@ enum RunFolder {
 
     /// Locks `path` for this process (flock on its lock file), or says which run holds it;
     /// then removes what killed runs left and checks that the folder takes a real write.
-    private static func lock(_ path: String) throws {
+    @discardableResult
+    private static func lock(_ path: String) throws -> Int32 {
         let lockPath = (path as NSString).appendingPathComponent(lockName)
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw CommandError("\(path): cannot write in the run folder (\(LocalFile.errnoDescription()))") }
@@ -94,6 +97,12 @@ enum RunFolder {
         held.withLock { $0.append(fd) }
         LocalFile.removeLeftoverTemporaryFiles(in: path)
         guard canWrite(in: path) else { throw CommandError("\(path): cannot write in the run folder") }
+        return fd
+    }
+
+    private static func unlock(_ fd: Int32) {
+        held.withLock { $0.removeAll { $0 == fd } }
+        close(fd)  // closing drops the flock
     }
 
     private static func makeParents(of path: String) throws {

@@ -290,7 +290,7 @@ def main():
     if report is None:
         run = os.path.join(out, "run")
         command = [args.lenet, "train", "--epochs", str(args.epochs), "--data-dir", args.data_dir,
-                   "--no-download", "--output", run]
+                   "--no-download", "--output", run, "--overwrite"]
         print("+ " + " ".join(command), flush=True)
         subprocess.run(command, check=True)
         report = os.path.join(run, "report.html")

@@ -26,7 +26,7 @@ failures = []
 
 run = os.path.join(a.out, "run")
 subprocess.run([a.lenet, "train", "--epochs", "1", "--momentum", "0.9", "--seed", "1", "--no-download",
-                "--data-dir", a.data_dir, "--output", run], check=True, stdout=subprocess.DEVNULL)
+                "--data-dir", a.data_dir, "--output", run, "--overwrite"], check=True, stdout=subprocess.DEVNULL)
 server = subprocess.Popen([a.lenet, "serve", "--checkpoint", os.path.join(run, "last.safetensors"), "--port", "0"],
                           stdout=subprocess.PIPE, text=True)
 try:

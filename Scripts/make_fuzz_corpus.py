@@ -5,12 +5,15 @@ edge cases next to them, each small (the largest is a JSON body of 784 numbers).
 
   FuzzIDX          IDX image and label files, raw and gzip (one, two and concatenated
                    members), cut from the first MNIST test images and labels in
-                   ../shared/mnist; wrong magic, zero count, truncated, label 10, stray bytes
+                   ../shared/mnist; wrong magic, zero count, truncated, label 10, stray bytes;
+                   gzip trailers (ISIZE) that lie, claim 4 GiB or just over the 64 MiB limit
   FuzzSafeTensors  Tests/.../Fixtures/formats.safetensors; checkpoint-like and
                    training-state-like files (metadata and the small tensors; the fuzzer
                    adds the large ones as zeros); header edge cases
   FuzzImage        every picture in Tests/.../Fixtures/images (file names without the
-                   extension: *.png is ignored by git outside Tests/)
+                   extension: *.png is ignored by git outside Tests/); PNGs whose chunk
+                   lengths (known and unknown types) run past the file, with no IEND, or
+                   whose header claims 8192x8192
   FuzzPredictAPI   one selector byte (Content-Type, see Fuzz/Sources/FuzzPredictAPI) then a
                    body: PNG, PGM, JSON pixels, free-form types, malformed JSON
 
@@ -19,7 +22,7 @@ oom-*). Deterministic: a second run writes identical files.
 
 Run: python3 Scripts/make_fuzz_corpus.py [MNIST_DIR]   (default ../shared/mnist)
 """
-import gzip, json, os, struct, sys
+import gzip, json, os, struct, sys, zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CORPUS = os.path.join(ROOT, "Fuzz", "Corpus")
@@ -63,6 +66,14 @@ def idx():
     write("FuzzIDX", "images-truncated", one[:500])
     write("FuzzIDX", "images-header-only", one[:16])
     write("FuzzIDX", "wrong-magic", struct.pack(">II", 0x802, 1) + b"\x05")
+    # Trailers (ISIZE, the last 4 bytes): a lie either way, 4 GiB, and one byte over the limit.
+    def trailer(data, size):
+        return data[:-4] + struct.pack("<I", size)
+    write("FuzzIDX", "gzip-trailer-too-small.gz", trailer(gz(ten), 1))
+    write("FuzzIDX", "gzip-trailer-too-large.gz", trailer(gz(ten), 1 << 20))
+    write("FuzzIDX", "oom-gzip-trailer-4gib.gz", trailer(gz(ten), 0xFFFFFFF0))
+    write("FuzzIDX", "oom-gzip-trailer-over-limit.gz", trailer(gz(ten), (64 << 20) + 1))
+    write("FuzzIDX", "gzip-zeros-1mib-2-members.gz", gz(bytes(1 << 19)) + gz(bytes(1 << 19)))
 
 
 def safetensors(tensors, metadata=None, pad=True):
@@ -143,6 +154,30 @@ def images():
     # Headers claiming 8192x8192 RGB with no pixels: once a 1.6 GB allocation (malloc limit).
     write("FuzzImage", "oom-ppm-header-8192x8192", b"P6 8192 8192 255\n")
     write("FuzzImage", "oom-plain-ppm-header-8192x8192", b"P3 8192 8192 255\n1 2 3")
+    for name, data in png_chunk_cases().items():
+        write("FuzzImage", name, data)
+
+
+def png_chunk(kind, data, length=None):
+    body = kind + data
+    return struct.pack(">I", len(data) if length is None else length) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def png_chunk_cases():
+    """PNGs whose chunks claim more than the file holds, or whose header claims too much:
+    checked by ImageDecoder before libpng (which would allocate what a length claims)."""
+    def header(width, height, depth=8, colour=0):
+        return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
+    pixels = zlib.compress(b"".join(b"\x00" + bytes(range(i, i + 4)) for i in range(4)))
+    end = png_chunk(b"IEND", b"")
+    return {
+        "png-4x4": header(4, 4) + png_chunk(b"IDAT", pixels) + end,
+        "png-unknown-chunk-length-2gib": header(4, 4) + png_chunk(b"zzZz", b"ab", length=0x7FFFFFF0) + png_chunk(b"IDAT", pixels) + end,
+        "png-idat-length-past-end": header(4, 4) + png_chunk(b"IDAT", pixels, length=1 << 30) + end,
+        "png-text-length-past-end": header(4, 4) + png_chunk(b"tEXt", b"a\x00b", length=70000) + png_chunk(b"IDAT", pixels) + end,
+        "png-no-iend": header(4, 4) + png_chunk(b"IDAT", pixels),
+        "oom-png-header-8192x8192-rgba16": header(8192, 8192, 16, 6) + png_chunk(b"IDAT", zlib.compress(b"")) + end,
+    }
 
 
 def predict_api():
@@ -166,6 +201,9 @@ def predict_api():
     write("FuzzPredictAPI", "free-form-image", b"\x07IMAGE/PNG;x=\xff\n" + png)
     write("FuzzPredictAPI", "text", b"\x06hello")
     write("FuzzPredictAPI", "empty-body", b"\x01")
+    cases = png_chunk_cases()
+    write("FuzzPredictAPI", "png-unknown-chunk-length-2gib", b"\x01" + cases["png-unknown-chunk-length-2gib"])
+    write("FuzzPredictAPI", "oom-png-header-8192x8192-rgba16", b"\x01" + cases["oom-png-header-8192x8192-rgba16"])
 
 
 if __name__ == "__main__":

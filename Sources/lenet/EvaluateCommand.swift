@@ -35,11 +35,7 @@ struct EvaluateCommand: ParsableCommand {
 
         if let predictions {
             let text = evaluation.predictions.map { String($0) }.joined(separator: "\n") + "\n"
-            do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: predictions), options: .atomic)
-            } catch {
-                throw CommandError("\(predictions): cannot write (\(error.localizedDescription))")
-            }
+            try LocalFile.writeFile(text, to: predictions)
             printToStandardError("Wrote \(evaluation.predictions.count) predictions to \(predictions)")
         }
     }

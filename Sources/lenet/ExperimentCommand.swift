@@ -11,14 +11,18 @@ struct ExperimentCommand: ParsableCommand {
     @OptionGroup var work: WorkOptions
     @OptionGroup var training: TrainingOptions
 
-    @Option(help: "Run folder: the comparison report, and one subfolder per model. Default: runs/<yyyyMMdd-HHmmss>-experiment.")
+    @Option(help: "Run folder: the comparison report, and one subfolder per model; new or empty unless --overwrite. Default: runs/<yyyyMMdd-HHmmss-SSS>-experiment.")
     var output: String?
 
+    @Flag(help: "Replace the experiment in an existing --output folder.")
+    var overwrite = false
+
     func run() throws {
-        let output = self.output ?? RunFolder.defaultPath(name: "experiment")
+        // An unwritable or busy folder is reported before any download or training. Each
+        // model's subfolder is locked too, against a `train --resume` of it meanwhile.
+        let output = try RunFolder.prepare(output: self.output, overwrite: overwrite, name: "experiment")
         let folders = ModelVariant.allCases.map { (output as NSString).appendingPathComponent($0.rawValue) }
-        // An unwritable folder is reported before any download or training.
-        for folder in [output] + folders { try RunFolder.prepare(folder) }
+        for folder in folders { try RunFolder.prepare(folder, overwrite: true) }
         let dataset = try work.loadDataset()
         var rows: [(ModelVariant, [EpochRecord], Double)] = []
         var reportRuns: [ComparisonReport.Run] = []

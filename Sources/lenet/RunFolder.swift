@@ -1,24 +1,122 @@
 import Foundation
 import LeNetKit
+import Synchronization
 
-/// The files a run leaves in its folder.
+/// The files a run leaves in its folder, and the folder itself: created exclusively, locked
+/// while a run uses it, never shared by two runs.
 enum RunFolder {
-    /// runs/<yyyyMMdd-HHmmss>-<name>, local time: the default run folder of train and experiment.
+    /// runs/<yyyyMMdd-HHmmss-SSS>-<name>, local time to the millisecond: the default run folder
+    /// of train and experiment. Names sort by start time.
     static func defaultPath(name: String, now: Date = Date()) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.dateFormat = "yyyyMMdd-HHmmss-SSS"
         return "runs/\(formatter.string(from: now))-\(name)"
     }
 
-    /// Creates the folder and checks it can be written, before any training starts.
-    static func prepare(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw CommandError("\(path): cannot create the run folder (\(error.localizedDescription))")
+    /// The run's files, which `--overwrite` removes from an earlier run in the folder.
+    static let runFiles = ["last.safetensors", "best.safetensors", "state.safetensors", "history.csv", "history.json",
+                           "curves.svg", "report.html"]
+    static let lockName = ".lenet.lock"
+
+    /// The lock files this process holds; a lock lasts until the process ends.
+    private static let held = Mutex<[Int32]>([])
+
+    /// The folder of a run, ready before any download or training: the given one (`--resume`:
+    /// it must hold the run; `--output`: new or empty unless `overwrite`), else a new default
+    /// one named after `name` (the next free millisecond if two runs start together). It is
+    /// locked for this process, temporary files that a killed run left are removed, and a
+    /// real write is tried.
+    static func prepare(resume: String? = nil, output: String?, overwrite: Bool, name: String) throws -> String {
+        if let resume {
+            try lock(resume)
+            return resume
         }
+        if let output {
+            try prepare(output, overwrite: overwrite)
+            return output
+        }
+        let start = Date()
+        for millisecond in 0..<1000 {
+            let path = defaultPath(name: name, now: start.addingTimeInterval(Double(millisecond) / 1000))
+            try makeParents(of: path)
+            if mkdir(path, 0o755) == 0 {
+                try lock(path)
+                return path
+            }
+            guard errno == EEXIST else { throw cannotCreate(path, LocalFile.errnoDescription()) }
+        }
+        throw CommandError("runs: no free run folder name in the next second; pass --output")
+    }
+
+    /// A run folder for a new run at `path`: created if missing; an existing one must be empty,
+    /// unless `overwrite`, which removes the earlier run's files once the folder is locked.
+    static func prepare(_ path: String, overwrite: Bool) throws {
+        try makeParents(of: path)
+        if mkdir(path, 0o755) != 0 {
+            guard errno == EEXIST else { throw cannotCreate(path, LocalFile.errnoDescription()) }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw cannotCreate(path, "a file is in the way")
+            }
+            // Looked at under the lock: another run may have taken the folder since our mkdir.
+            let fd = try lock(path)
+            let entries = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0 != lockName }
+            if !entries.isEmpty && !overwrite {
+                unlock(fd)
+                throw CommandError("\(path): the run folder already holds a run or other files; replace it with --overwrite "
+                                   + "or choose another --output (a stopped training run goes on with `lenet train --resume \(path)`)")
+            }
+            if overwrite {
+                for name in runFiles { unlink((path as NSString).appendingPathComponent(name)) }
+            }
+            return
+        }
+        try lock(path)
+    }
+
+    /// Locks `path` for this process (flock on its lock file), or says which run holds it;
+    /// then removes what killed runs left and checks that the folder takes a real write.
+    @discardableResult
+    private static func lock(_ path: String) throws -> Int32 {
+        let lockPath = (path as NSString).appendingPathComponent(lockName)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw CommandError("\(path): cannot write in the run folder (\(LocalFile.errnoDescription()))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let owner = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            close(fd)
+            throw CommandError("\(path): the run folder is in use by another lenet run\(owner.isEmpty ? "" : " (pid \(owner))"); "
+                               + "wait for it to end or choose another --output")
+        }
+        // The holder's pid, for the message another run gets.
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) != 0 || pwrite(fd, pid, pid.count, 0) != pid.count {
+            close(fd)
+            throw CommandError("\(path): cannot write in the run folder (\(LocalFile.errnoDescription()))")
+        }
+        held.withLock { $0.append(fd) }
+        LocalFile.removeLeftoverTemporaryFiles(in: path)
         guard canWrite(in: path) else { throw CommandError("\(path): cannot write in the run folder") }
+        return fd
+    }
+
+    private static func unlock(_ fd: Int32) {
+        held.withLock { $0.removeAll { $0 == fd } }
+        close(fd)  // closing drops the flock
+    }
+
+    private static func makeParents(of path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        guard !parent.isEmpty else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw cannotCreate(path, error.localizedDescription)
+        }
+    }
+
+    private static func cannotCreate(_ path: String, _ reason: String) -> CommandError {
+        CommandError("\(path): cannot create the run folder (\(reason))")
     }
 
     /// Checks that the file `path` can be written, before the work whose result it is.
@@ -29,6 +127,7 @@ enum RunFolder {
             throw CommandError("\(path): cannot write: the folder \(folder) does not exist")
         }
         guard isDirectory.boolValue else { throw CommandError("\(path): cannot write: \(folder) is not a folder") }
+        try LocalFile.checkReplaceable(path)  // a symbolic link, FIFO or device is refused, not replaced
         guard canWrite(in: folder) else { throw CommandError("\(path): cannot write in \(folder)") }
     }
 
@@ -42,14 +141,8 @@ enum RunFolder {
     }
 
     static func writeHistory(_ history: [EpochRecord], to folder: String) throws {
-        try atomicWrite(Data(TrainingHistory.csv(history).utf8), to: (folder as NSString).appendingPathComponent("history.csv"))
-        try atomicWrite(TrainingHistory.json(history), to: (folder as NSString).appendingPathComponent("history.json"))
-    }
-
-    private static func atomicWrite(_ data: Data, to path: String) throws {
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw CommandError("\(path): cannot write (\(error.localizedDescription))")
-        }
+        try LocalFile.writeFile(TrainingHistory.csv(history), to: (folder as NSString).appendingPathComponent("history.csv"))
+        try LocalFile.writeFile([UInt8](TrainingHistory.json(history)), to: (folder as NSString).appendingPathComponent("history.json"))
     }
 }
 

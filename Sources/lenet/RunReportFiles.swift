@@ -77,9 +77,7 @@ enum RunReportFiles {
     @discardableResult
     private static func write(_ text: String, to folder: String, name: String) throws -> String {
         let path = (folder as NSString).appendingPathComponent(name)
-        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw CommandError("\(path): cannot write (\(error.localizedDescription))")
-        }
+        try LocalFile.writeFile(text, to: path)  // atomic, in the run folder: no $TMPDIR needed
         return path
     }
 }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import LeNetKit
+import NIOCore
+import NIOHTTPTypes
 import Synchronization
 
 struct ServeCommand: AsyncParsableCommand {
@@ -10,8 +13,11 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "A web page to draw digits on and see the network's guesses live, and a JSON API.",
         discussion: """
         GET / is the drawing page; POST /api/predict takes a PNG body or JSON {"pixels": [784 numbers]} \
-        and answers {"digit", "probabilities", "pixels"} (the 28x28 the network saw); GET /healthz. \
-        Bodies over 1 MB get 413, malformed input 400, 415 or 422, each with {"error": "..."}.
+        and answers {"digit", "probabilities", "pixels"} (the 28x28 the network saw); GET /healthz; HEAD \
+        wherever GET works. Bodies over 1 MB and pictures over 4,194,304 pixels (2048x2048) get 413, \
+        malformed input 400, 415 or 422, each with {"error": "..."}. At most --max-predictions run at \
+        once; later ones wait their turn (up to --max-waiting, beyond that 503). A connection idle, or \
+        sending one request, for --idle-timeout seconds is closed.
         """
     )
 
@@ -24,14 +30,28 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port (0: any free port, printed on start).")
     var port = 8080
 
+    @Option(help: "Seconds after which an idle connection, or one still sending its request, is closed.")
+    var idleTimeout = 30
+
+    @Option(help: "Predictions computed at once (default: every core); more wait their turn.")
+    var maxPredictions = min(256, ProcessInfo.processInfo.activeProcessorCount)
+
+    @Option(help: "Predictions that may wait their turn; beyond them the answer is 503.")
+    var maxWaiting = 256
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be in 1...3600 seconds") }
+        guard (1...256).contains(maxPredictions) else { throw ValidationError("--max-predictions must be in 1...256") }
+        guard (0...4096).contains(maxWaiting) else { throw ValidationError("--max-waiting must be in 0...4096") }
     }
 
     func run() async throws {
         let predictor = try Predictor(checkpointPath: checkpoint)
         let api = PredictionAPI(predictor: predictor, maxBodyBytes: 1 << 20)
-        let router = Router()
+        let gate = PredictionGate(running: maxPredictions, waiting: maxWaiting)
+        // HEAD answers wherever GET does: the same status and headers, no body.
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())
         router.get("/") { _, _ in
             Self.reply(200, DrawPage.html, type: "text/html; charset=utf-8")
@@ -47,12 +67,18 @@ struct ServeCommand: AsyncParsableCommand {
             } catch {
                 return Self.reply(api.tooLarge())
             }
-            let bytes = [UInt8](body.readableBytesView)
-            return Self.reply(api.predict(body: bytes, contentType: request.headers[.contentType]))
+            let bytes = [UInt8](body.readableBytesView), type = request.headers[.contentType]
+            guard let reply = await gate.run({ api.predict(body: bytes, contentType: type) }) else {
+                return Self.reply(PredictionAPI.error(503, "busy: \(gate.running) predictions running and \(gate.waiting) waiting; try again shortly"))
+            }
+            return Self.reply(reply)
         }
         let listening = Atomic<Bool>(false)
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [RequestReadDeadline(seconds: Int64(idleTimeout))],
+                idleTimeout: .seconds(Int64(idleTimeout)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "lenet"),
             onServerRunning: { channel in
                 listening.store(true, ordering: .relaxed)
@@ -79,6 +105,102 @@ struct ServeCommand: AsyncParsableCommand {
     static func reply(_ status: Int, _ text: String, type: String) -> Response {
         Response(status: .init(code: status), headers: [.contentType: type, .cacheControl: "no-store"],
                  body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Runs predictions, at most `running` at once, each on a Dispatch thread: never on Swift's
+/// cooperative threads (one per core), so a burst of large pictures cannot leave none free
+/// for `/healthz` or for reading other requests. Later calls wait their turn in order, up to
+/// `waiting` of them; beyond that `run` returns nil at once (the server answers 503).
+final class PredictionGate: Sendable {
+    let running: Int, waiting: Int
+    private struct State {
+        var running = 0
+        var queue: [CheckedContinuation<Bool, Never>] = []
+    }
+    private let state = Mutex(State())
+    private let threads = DispatchQueue(label: "lenet.predictions", attributes: .concurrent)
+
+    init(running: Int, waiting: Int) {
+        self.running = running
+        self.waiting = waiting
+    }
+
+    private enum Admission { case now, queued, refused }
+
+    func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T? {
+        let admitted: Bool = await withCheckedContinuation { (turn: CheckedContinuation<Bool, Never>) in
+            let admission: Admission = state.withLock { state in
+                if state.running < running {
+                    state.running += 1
+                    return .now
+                }
+                guard state.queue.count < waiting else { return .refused }
+                state.queue.append(turn)
+                return .queued
+            }
+            switch admission {
+            case .now: turn.resume(returning: true)
+            case .refused: turn.resume(returning: false)
+            case .queued: break  // resumed by `release` when a running prediction ends
+            }
+        }
+        guard admitted else { return nil }
+        defer { release() }
+        return await withCheckedContinuation { done in
+            threads.async { done.resume(returning: work()) }
+        }
+    }
+
+    /// Hands the finished prediction's slot to the longest-waiting call, if any.
+    private func release() {
+        let next: CheckedContinuation<Bool, Never>? = state.withLock { state in
+            if state.queue.isEmpty {
+                state.running -= 1
+                return nil
+            }
+            return state.queue.removeFirst()
+        }
+        next?.resume(returning: true)  // the slot passes on: `running` stays as it is
+    }
+}
+
+/// Closes a connection whose request (head to end) is not all received within `seconds`:
+/// Hummingbird's idle timeout restarts with every piece read, so a body sent a byte at a
+/// time would otherwise hold the connection, and a file descriptor, for good.
+final class RequestReadDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    let seconds: Int64
+    private var deadline: Scheduled<Void>?
+
+    init(seconds: Int64) { self.seconds = seconds }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            deadline?.cancel()
+            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(seconds)) {
+                context.close(promise: nil)
+            }
+        case .body:
+            break
+        case .end:
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
     }
 }
 

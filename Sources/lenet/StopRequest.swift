@@ -2,10 +2,11 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Ctrl-C (SIGINT) or SIGTERM during training: the first one asks the training loop to
-/// stop after the step it is in, save a resumable state and say how to resume; a second
-/// one exits at once (every file on disk is then that of the last save, each written
-/// through a temporary file and a rename, so none is half-written).
+/// Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed, an SSH session dropped) during
+/// training: the first one asks the training loop to stop after the step it is in, save a
+/// resumable state and say how to resume; a second one exits at once (every file on disk is
+/// then that of the last save, each written through a temporary file and a rename, so none
+/// is half-written).
 ///
 /// The signals are taken by dispatch sources, not a signal handler, so the code that
 /// reacts runs on an ordinary thread; the training loop only reads an atomic flag.
@@ -17,10 +18,10 @@ enum StopRequest {
     /// True once a stop was asked for.
     static var isRequested: Bool { signalsSeen.load(ordering: .relaxed) > 0 }
 
-    /// Starts listening for SIGINT and SIGTERM (idempotent).
+    /// Starts listening for SIGINT, SIGTERM and SIGHUP (idempotent).
     static func install() {
         guard sources.isEmpty else { return }
-        for signalNumber in [SIGINT, SIGTERM] {
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
             signal(signalNumber, SIG_IGN)  // the source sees it; the default action would kill the process
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {

@@ -14,18 +14,22 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var work: WorkOptions
     @OptionGroup var training: TrainingOptions
 
-    @Option(help: "Run folder for history files and checkpoints (last, best, state). Default: runs/<yyyyMMdd-HHmmss>-<model>.")
+    @Option(help: "Run folder for history files and checkpoints (last, best, state); new or empty unless --overwrite. Default: runs/<yyyyMMdd-HHmmss-SSS>-<model>.")
     var output: String?
+
+    @Flag(help: "Replace the run in an existing --output folder.")
+    var overwrite = false
 
     @Option(help: ArgumentHelp("Continue the run in RUN_DIR exactly where it stopped; --epochs is the total.", valueName: "RUN_DIR"))
     var resume: String?
 
     func run() throws {
-        let folder = resume ?? output ?? Self.defaultRunFolder(model: model)
+        if resume != nil && overwrite { throw CommandError("--overwrite starts a new run; leave it out with --resume") }
         // What can be wrong with the run folder is reported before any download or training:
-        // the state to resume first (so a mistyped RUN_DIR is not created), then a real write.
-        let resuming = try resume.map { _ in try stateToResume(in: folder) }
-        try RunFolder.prepare(folder)
+        // the state to resume first (so a mistyped RUN_DIR is not created), then the folder
+        // (made or taken, locked against other runs, a real write).
+        let resuming = try resume.map { try stateToResume(in: $0) }
+        let folder = try RunFolder.prepare(resume: resume, output: output, overwrite: overwrite, name: model.rawValue)
         let dataset = try work.loadDataset()
         let trainer: Trainer
         if let resuming {
@@ -52,10 +56,5 @@ struct TrainCommand: ParsableCommand {
             ? "in epoch \(state.epochsDone + 1) after batch \(state.epochProgress.batchesDone)" : "after epoch \(state.epochsDone)"
         printToStandardError("Resuming \(folder) \(position) of \(epochs)")
         return (state, epochs)
-    }
-
-    /// runs/<yyyyMMdd-HHmmss>-<model>, local time.
-    static func defaultRunFolder(model: ModelVariant, now: Date = Date()) -> String {
-        RunFolder.defaultPath(name: model.rawValue, now: now)
     }
 }

@@ -96,6 +96,58 @@ import Testing
         try expectError(replacing: 3, with: real + [0, 1, 2], name: "t10k-labels-idx1-ubyte.gz", saying: "stray bytes")
     }
 
+    /// `bytes` compressed by the system's gzip.
+    static func gzipped(_ bytes: [UInt8]) throws -> [UInt8] {
+        let directory = try DataFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try DataFixtures.write(bytes, to: directory + "/content")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "gzip -c -9 content > content.gz"]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/content.gz")))
+    }
+
+    /// Inflating is bounded whatever the trailers say: 70 members of 1 MiB of zeros each (a
+    /// 70 KB file; each trailer honestly says 1 MiB) inflate past the 64 MiB limit and are
+    /// refused there (the cap used to be checked only before doubling, up to 1 GiB); a trailer
+    /// claiming 4 GiB sizes nothing beyond the limit and is found to lie by zlib.
+    @Test func gzipContentIsBoundedWhateverTheTrailerSays() throws {
+        let member = try Self.gzipped([UInt8](repeating: 0, count: 1 << 20))
+        #expect(member.count < 2000)
+        let bomb = [[UInt8]](repeating: member, count: 70).flatMap { $0 }
+        #expect {
+            try IDXFile.content(ofFile: bomb, path: "bomb.gz")
+        } throws: { error in
+            "\(error)" == "bomb.gz: decompresses to more than \(IDXFile.maximumContentBytes) bytes, the limit for an IDX file"
+        }
+        var lying = try Self.gzipped(DataFixtures.labelFile(count: 2))
+        lying.replaceSubrange((lying.count - 4)..., with: [0xF0, 0xFF, 0xFF, 0xFF])
+        #expect {
+            try IDXFile.content(ofFile: lying, path: "lying.gz")
+        } throws: { error in
+            "\(error)" == "lying.gz: invalid gzip data: incorrect length check"
+        }
+        // Within the limit, many members are still one file's content.
+        let fine = [[UInt8]](repeating: member, count: 3).flatMap { $0 }
+        #expect(try IDXFile.content(ofFile: fine, path: "fine.gz").count == 3 << 20)
+    }
+
+    /// A FIFO or a device where a data file is expected is refused without opening it
+    /// (opening a FIFO for reading would wait for a writer forever).
+    @Test func fifosAndDevicesAreRefusedBeforeTheyAreOpened() throws {
+        let directory = try DataFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fifo = directory + "/train-images-idx3-ubyte"
+        #expect(mkfifo(fifo, 0o644) == 0)
+        #expect { try IDXFile.readImages(fifo) } throws: { "\($0)" == "\(fifo): not a regular file: it is a FIFO (named pipe), which would block waiting for a writer" }
+        #expect { try IDXFile.readLabels("/dev/zero") } throws: { "\($0)" == "/dev/zero: not a regular file: it is a device" }
+        #expect { try IDXFile.readLabels(directory) } throws: { "\($0)" == "\(directory): not a regular file: it is a directory" }
+    }
+
     @Test func bothNamingsRaw() throws {
         for dotted in [false, true] {
             let directory = try DataFixtures.temporaryDirectory()

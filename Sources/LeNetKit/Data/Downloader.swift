@@ -31,6 +31,7 @@ public struct Downloader: Sendable {
     public func download(_ name: String, checksums: Checksums, into directory: String, log: ((String) -> Void)? = nil) throws -> String {
         let path = directory + "/" + name
         try LocalFile.makeDirectories(directory)
+        LocalFile.removeStaleTemporaryFiles(in: directory)  // a download killed before its rename
         var failures: [String] = []
         for mirror in mirrors {
             let url = mirror.appendingPathComponent(name)

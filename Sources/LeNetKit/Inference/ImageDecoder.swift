@@ -14,9 +14,14 @@ public enum ImageDecoder {
     public static let maxDimension = 8192
     /// Largest file accepted, in bytes (64 MiB).
     public static let maxFileBytes = 64 << 20
+    /// Default pixel budget: width x height at most 2^25 (33,554,432: 8192x4096, a 32 MP
+    /// photo). Decoding costs up to about 10 bytes a pixel at once (16-bit grey + alpha for
+    /// libpng, the grey result, the preprocessor's floats), so about 350 MB at the budget.
+    public static let defaultMaxPixels = 1 << 25
 
-    /// Reads and decodes the file at `path`; every error names the file.
-    public static func decode(contentsOf path: String) throws -> GreyImage {
+    /// Reads and decodes the file at `path`; every error names the file. Pictures over
+    /// `maxPixels` are refused before anything is allocated for their pixels.
+    public static func decode(contentsOf path: String, maxPixels: Int = defaultMaxPixels) throws -> GreyImage {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw InferenceError(file: path, "no such file")
@@ -28,20 +33,21 @@ public enum ImageDecoder {
         }
         // LocalFile, as for every file the library reads: Foundation's FileManager.contents
         // leaks a 4 KiB buffer on each empty file (LeakSanitizer, Scripts/sanitizers.sh).
-        return try decode(LocalFile.readAll(path) { InferenceError(file: $0, $1) }, name: path)
+        return try decode(LocalFile.readAll(path) { InferenceError(file: $0, $1) }, name: path, maxPixels: maxPixels)
     }
 
-    /// Decodes PNG or PGM/PPM bytes; `name` labels errors.
-    public static func decode(_ bytes: [UInt8], name: String) throws -> GreyImage {
+    /// Decodes PNG or PGM/PPM bytes; `name` labels errors. Pictures over `maxPixels` are
+    /// refused (`InferenceError.isTooLarge`) before anything is allocated for their pixels.
+    public static func decode(_ bytes: [UInt8], name: String, maxPixels: Int = defaultMaxPixels) throws -> GreyImage {
         guard bytes.count <= maxFileBytes else {
             throw InferenceError(file: name, "\(bytes.count) bytes; images over \(maxFileBytes >> 20) MiB are refused")
         }
         guard !bytes.isEmpty else { throw InferenceError(file: name, "empty file") }
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
-            return try decodePNG(bytes, name: name)
+            return try decodePNG(bytes, name: name, maxPixels: maxPixels)
         }
         if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(bytes[1]) {
-            return try decodePNM(bytes, name: name)
+            return try decodePNM(bytes, name: name, maxPixels: maxPixels)
         }
         throw InferenceError(file: name, "not a PNG, PGM or PPM image (unrecognised first bytes)")
     }
@@ -53,9 +59,56 @@ public enum ImageDecoder {
         }
     }
 
+    static func checkPixelBudget(width: Int, height: Int, maxPixels: Int, name: String) throws {
+        guard width * height <= maxPixels else {
+            throw InferenceError(file: name, "image is \(width)x\(height) = \(width * height) pixels; at most \(maxPixels) are accepted "
+                                 + "(a digit needs far fewer: scale the picture down)", isTooLarge: true)
+        }
+    }
+
+    /// Walks the PNG's chunks before libpng sees the file, and returns the header's size.
+    /// Every chunk's length (known type or not) must fit in the bytes actually present, and
+    /// the file must reach IEND: libpng would otherwise allocate what a length claims (up to
+    /// 2 GiB for a chunk of a file of a few bytes) before finding the data missing.
+    /// The size is checked (dimensions, pixel budget) as soon as IHDR is read.
+    static func checkPNGChunks(_ bytes: [UInt8], name: String, maxPixels: Int) throws {
+        func word(_ at: Int) -> Int {
+            Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+        }
+        func type(_ at: Int) -> String { String(decoding: bytes[at..<at + 4], as: UTF8.self) }
+        var offset = 8, sawHeader = false
+        while true {
+            guard bytes.count - offset >= 12 else {
+                throw InferenceError(file: name, "truncated PNG: the file ends at byte \(bytes.count) before the IEND chunk")
+            }
+            let length = word(offset)
+            let isLetter = { (b: UInt8) in (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) }
+            guard bytes[(offset + 4)..<(offset + 8)].allSatisfy(isLetter) else {
+                throw InferenceError(file: name, "corrupt PNG: the chunk at byte \(offset) has no valid type (4 letters)")
+            }
+            let kind = type(offset + 4)
+            // PNG caps lengths at 2^31 - 1; here they must also fit what is left of the file.
+            guard length <= bytes.count - offset - 12 else {
+                throw InferenceError(file: name, "truncated PNG: chunk \(kind) at byte \(offset) claims \(length) bytes, "
+                                     + "only \(bytes.count - offset - 12) are left")
+            }
+            if !sawHeader {
+                guard kind == "IHDR", length == 13 else {
+                    throw InferenceError(file: name, "corrupt PNG: the first chunk is \(kind) of \(length) bytes, not a 13-byte IHDR")
+                }
+                let width = word(offset + 8), height = word(offset + 12)
+                try checkSize(width: width, height: height, name: name)
+                try checkPixelBudget(width: width, height: height, maxPixels: maxPixels, name: name)
+                sawHeader = true
+            }
+            offset += 12 + length
+            if kind == "IEND" { return }
+        }
+    }
     // MARK: PNG
 
-    private static func decodePNG(_ bytes: [UInt8], name: String) throws -> GreyImage {
+    private static func decodePNG(_ bytes: [UInt8], name: String, maxPixels: Int) throws -> GreyImage {
+        try checkPNGChunks(bytes, name: name, maxPixels: maxPixels)
         var image = png_image()
         image.version = png_uint_32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
@@ -66,6 +119,7 @@ public enum ImageDecoder {
             }
             let width = Int(image.width), height = Int(image.height)
             try checkSize(width: width, height: height, name: name)
+            try checkPixelBudget(width: width, height: height, maxPixels: maxPixels, name: name)
             // Grey + alpha; libpng converts colour, palettes, tRNS and bit depths, and
             // de-interlaces. 16-bit files are read as 16-bit linear light (premultiplied):
             // libpng 1.6's reduction of interlaced 16-bit images to 8 bits misplaces pixels.
@@ -146,7 +200,7 @@ public enum ImageDecoder {
 
     /// P2 (plain grey), P3 (plain RGB), P5 (binary grey), P6 (binary RGB); maxval up to
     /// 65535 (two big-endian bytes per sample in the binary forms when over 255).
-    private static func decodePNM(_ bytes: [UInt8], name: String) throws -> GreyImage {
+    private static func decodePNM(_ bytes: [UInt8], name: String, maxPixels: Int) throws -> GreyImage {
         let kind = bytes[1]
         guard [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(kind) else {
             throw InferenceError(file: name, "P\(Character(UnicodeScalar(kind))) images are not supported (only P2, P3, P5, P6: PGM and PPM)")
@@ -203,6 +257,7 @@ public enum ImageDecoder {
             throw InferenceError(file: name, binary ? "truncated: \(left) bytes of pixel data, expected \(samples * size)"
                 : "truncated: \(left) bytes after the header cannot hold \(samples) samples (a separator and a digit each)")
         }
+        try checkPixelBudget(width: width, height: height, maxPixels: maxPixels, name: name)
         var values = [Int](repeating: 0, count: samples)
         if binary {
             for i in 0..<samples {

@@ -9,15 +9,22 @@ import Foundation
 /// it with the predictor's `MNISTPreprocessor` and answers
 /// `{"digit": d, "probabilities": [10 numbers], "pixels": [784 numbers]}` (the 28x28 the
 /// network saw, ink = 1). Errors are `{"error": "one line"}` with 400 (malformed), 413 (body
-/// over the cap), 415 (unsupported content type) or 422 (a readable picture with no digit).
+/// over the cap, or a picture over the pixel budget), 415 (unsupported content type) or 422
+/// (a readable picture with no digit).
 public struct PredictionAPI: Sendable {
     public let predictor: Predictor
     /// The largest request body accepted, in bytes.
     public let maxBodyBytes: Int
+    /// The most pixels (width x height) a posted picture may have. A digit needs no large
+    /// picture (the page sends 280x280), and decoding costs time and memory by the pixel:
+    /// 2^22 (2048x2048) bounds one request to about 40 MB and a fraction of a second.
+    public let maxPixels: Int
+    public static let defaultMaxPixels = 1 << 22
 
-    public init(predictor: Predictor, maxBodyBytes: Int = 1 << 20) {
+    public init(predictor: Predictor, maxBodyBytes: Int = 1 << 20, maxPixels: Int = defaultMaxPixels) {
         self.predictor = predictor
         self.maxBodyBytes = maxBodyBytes
+        self.maxPixels = maxPixels
     }
 
     public struct Reply: Sendable, Equatable {
@@ -49,14 +56,14 @@ public struct PredictionAPI: Sendable {
             if type == "application/json" || type.hasSuffix("+json") {
                 prepared = try predictor.preprocessor.prepare(grey: try Self.pixels(fromJSON: body), width: 28, height: 28, name: "pixels")
             } else if type.isEmpty || type.hasPrefix("image/") || type == "application/octet-stream" {
-                let image = try ImageDecoder.decode(body, name: "image")
+                let image = try ImageDecoder.decode(body, name: "image", maxPixels: maxPixels)
                 prepared = try predictor.preprocessor.prepare(image, name: "image")
             } else {
                 return Self.error(415, "unsupported content type \(type): send image/png or application/json")
             }
         } catch let error as InferenceError {
-            let unreadable = error.message.hasPrefix("blank") ? 422 : 400
-            return Self.error(unreadable, error.description)
+            let status = error.isTooLarge ? 413 : error.message.hasPrefix("blank") ? 422 : 400
+            return Self.error(status, error.description)
         } catch {
             return Self.error(400, "\(error)")
         }

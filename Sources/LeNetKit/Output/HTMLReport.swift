@@ -96,13 +96,9 @@ public struct ReportImage: Sendable {
     }
 }
 
-/// PNG bytes of an image, through the project's PNG writer and a temporary file.
+/// PNG bytes of an image, encoded in memory (no temporary file: the report needs no writable $TMPDIR).
 public func pngData(_ image: GreyImage) throws -> Data {
-    let path = FileManager.default.temporaryDirectory
-        .appendingPathComponent("lenet-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString).png").path
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    try image.writePNG(to: path)
-    return try Data(contentsOf: URL(fileURLWithPath: path))
+    Data(try encodePNG(grey: image.pixels, width: image.width, height: image.height, name: "image"))
 }
 
 /// What a finished model got right and wrong on the test set, for the report.

@@ -17,9 +17,15 @@ public struct GreyImage: Sendable, Equatable {
     }
 }
 
-/// Writes an 8-bit greyscale PNG through libpng's simplified API (which reports
-/// errors by return value: no setjmp/longjmp), via a temporary file and rename.
+/// Writes an 8-bit greyscale PNG, via a temporary file and rename.
 public func writePNG(grey: [UInt8], width: Int, height: Int, to path: String) throws {
+    let encoded = try encodePNG(grey: grey, width: width, height: height, name: path)
+    try encoded.withUnsafeBytes { try LocalFile.writeAtomically($0, to: path) }
+}
+
+/// An 8-bit greyscale PNG's bytes, through libpng's simplified API (which reports errors
+/// by return value: no setjmp/longjmp); `name` labels errors.
+func encodePNG(grey: [UInt8], width: Int, height: Int, name path: String) throws -> [UInt8] {
     guard width > 0, height > 0, grey.count == width * height else {
         throw DataError(file: path, "cannot write a \(width)x\(height) PNG from \(grey.count) pixels")
     }
@@ -45,7 +51,7 @@ public func writePNG(grey: [UInt8], width: Int, height: Int, to path: String) th
         return bytes
     }
     png_image_free(&image)
-    try encoded.withUnsafeBytes { try LocalFile.writeAtomically($0, to: path) }
+    return encoded
 }
 
 /// libpng's message buffer (`char message[64]`) as a String.

@@ -8,20 +8,19 @@ import Crypto
 /// Whole-file reads and atomic writes over POSIX calls, for every file the project
 /// reads or writes. Each failure is thrown as the caller's error type (`failure`
 /// makes it from the path and what went wrong), so messages always name the file.
-enum LocalFile {
+public enum LocalFile {
     typealias Failure = @Sendable (_ path: String, _ message: String) -> Error
 
     static let dataError: Failure = { DataError(file: $0, $1) }
 
-    /// The bytes of the file at `path`.
-    static func readAll(_ path: String, failure: Failure = dataError) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw failure(path, "cannot open: \(errnoDescription())") }
+    /// The bytes of the file at `path`; a file over `maxBytes` is refused before it is read.
+    static func readAll(_ path: String, maxBytes: Int = Int.max, failure: Failure = dataError) throws -> [UInt8] {
+        let fd = try openRegularFile(path, failure: failure)
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw failure(path, "cannot stat: \(errnoDescription())") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw failure(path, "not a regular file") }
         let size = Int(info.st_size)
+        guard size <= maxBytes else { throw failure(path, "file is \(size) bytes, over the \(maxBytes)-byte limit") }
         // Not `[UInt8](unsafeUninitializedCapacity: 0)`: for capacity 0 the standard library
         // writes the count of the one empty-array storage that every empty array shares, a
         // data race (ThreadSanitizer) with any thread reading an empty array at the time.
@@ -44,11 +43,88 @@ enum LocalFile {
         return bytes
     }
 
+    /// What a path that is not a regular file is, in words, or nil for a regular file.
+    /// A FIFO or a device cannot be read whole (opening a FIFO waits for a writer, a
+    /// device may never end), so every reader refuses them before opening.
+    static func notRegularDescription(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "not a regular file: it is a directory"
+        case S_IFIFO: return "not a regular file: it is a FIFO (named pipe), which would block waiting for a writer"
+        case S_IFCHR, S_IFBLK: return "not a regular file: it is a device"
+        case S_IFSOCK: return "not a regular file: it is a socket"
+        case S_IFLNK: return "not a regular file: it is a symbolic link"
+        default: return "not a regular file"
+        }
+    }
+
+    /// Opens a regular file for reading, refusing anything else before it is opened:
+    /// `stat` first, then `O_NONBLOCK` so that a FIFO swapped in after the check still
+    /// cannot block the open, then `fstat` on what was actually opened.
+    static func openRegularFile(_ path: String, failure: Failure = dataError) throws -> Int32 {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            throw failure(path, errno == ENOENT ? "cannot open: no such file" : "cannot open: \(errnoDescription())")
+        }
+        if let what = notRegularDescription(info.st_mode) { throw failure(path, what) }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(path, "cannot open: \(errnoDescription())") }
+        guard fstat(fd, &info) == 0 else {
+            let message = errnoDescription()
+            close(fd)
+            throw failure(path, "cannot stat: \(message)")
+        }
+        if let what = notRegularDescription(info.st_mode) {
+            close(fd)
+            throw failure(path, what)
+        }
+        return fd
+    }
+
+    /// Refuses to write over anything but a regular file or nothing: a symbolic link
+    /// would be replaced by a file (not written through), and a FIFO or device would
+    /// be swapped for a file, both silently.
+    static func checkWritable(_ path: String, failure: Failure = dataError) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }  // nothing there yet
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            throw failure(path, "cannot write: it is a symbolic link (refusing to replace it; write to the file it points to, or remove the link)")
+        }
+        if let what = notRegularDescription(info.st_mode) { throw failure(path, "cannot write: \(what)") }
+    }
+
+    /// Removes the temporary files (`NAME.part-PID-RANDOM`) that a writer killed before its
+    /// rename left in `folder`, those of processes no longer running. Returns their names.
+    @discardableResult
+    static func removeStaleTemporaryFiles(in folder: String) -> [String] {
+        guard let directory = opendir(folder) else { return [] }
+        defer { closedir(directory) }
+        var removed: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let marker = name.range(of: ".part-", options: .backwards) else { continue }
+            let fields = name[marker.upperBound...].split(separator: "-")
+            guard fields.count == 2, let pid = Int32(fields[0]), UInt32(fields[1]) != nil else { continue }
+            // A live writer's file is left alone; so is one whose owner we cannot ask about.
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                let path = folder + "/" + name
+                var info = stat()
+                if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, unlink(path) == 0 { removed.append(name) }
+            }
+        }
+        return removed
+    }
+
     /// Writes `bytes` to a temporary file beside `path`, flushes it, then renames it
     /// into place, so a reader never sees a half-written file and a failure leaves none.
+    /// Every file the project writes goes through here: an existing symbolic link, FIFO,
+    /// device or directory at `path` is refused, not replaced.
     static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String, failure: Failure = dataError) throws {
+        try checkWritable(path, failure: failure)
         let temporary = "\(path).part-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure(path, "cannot create \(temporary): \(errnoDescription())") }
         var written = 0
         var failure_: String?
@@ -83,6 +159,27 @@ enum LocalFile {
         try bytes.withUnsafeBytes { try writeAtomically($0, to: path, failure: failure) }
     }
 
+    /// `writeAtomically` for the command and other users of the library: errors are `DataError`s naming the path.
+    public static func writeFile(_ bytes: [UInt8], to path: String) throws {
+        try writeAtomically(bytes, to: path)
+    }
+
+    public static func writeFile(_ text: String, to path: String) throws {
+        try writeAtomically(Array(text.utf8), to: path)
+    }
+
+    /// Throws the error `writeFile` would give for what is at `path` now (a symbolic link, a
+    /// FIFO, a device, a directory), so that a command can say so before its work.
+    public static func checkReplaceable(_ path: String) throws {
+        try checkWritable(path)
+    }
+
+    /// `removeStaleTemporaryFiles` for the command.
+    @discardableResult
+    public static func removeLeftoverTemporaryFiles(in folder: String) -> [String] {
+        removeStaleTemporaryFiles(in: folder)
+    }
+
     static func isRegularFile(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
@@ -99,7 +196,7 @@ enum LocalFile {
         }
     }
 
-    static func errnoDescription() -> String { String(cString: strerror(errno)) }
+    public static func errnoDescription() -> String { String(cString: strerror(errno)) }
 }
 
 /// Lowercase hex MD5, as published for the MNIST files.

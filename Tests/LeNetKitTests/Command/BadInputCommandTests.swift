@@ -13,11 +13,13 @@ import Testing
         let directory: String
         var checkpoint: String { directory + "/model.safetensors" }
         var picture: String { InferenceDecoderTests.directory + "/gray8.png" }
+        /// A named pipe: opening it for reading would wait for a writer forever.
+        var fifo: String { directory + "/fifo.safetensors" }
         /// Wrong kinds of file, each with a word its error must contain.
         var badCheckpoints: [(path: String, says: String)] {
             [(directory + "/missing.safetensors", "no such file"), (picture, "not a safetensors file"),
              (directory + "/cut.safetensors", "truncated file"), (directory + "/empty.safetensors", "0 bytes"),
-             (directory, "not a regular file")]
+             (directory, "not a regular file"), (fifo, "FIFO")]
         }
 
         init() throws {
@@ -27,6 +29,7 @@ import Testing
             let bytes = try checkpoint.safeTensorsFile.serialized()
             try DataFixtures.write(Array(bytes.prefix(bytes.count / 2)), to: directory + "/cut.safetensors")
             try DataFixtures.write([], to: directory + "/empty.safetensors")
+            guard mkfifo(fifo, 0o644) == 0 else { throw CocoaError(.fileWriteUnknown) }
         }
     }
 
@@ -67,6 +70,7 @@ import Testing
             (files.directory + "/missing.png", "no such file"),
             (empty, "directory holds no"),
             (files.checkpoint, "not a png"),
+            (files.fifo, "FIFO"),
         ]
         let outcome = try CommandLineTests.run(["predict", "--checkpoint", files.checkpoint, files.picture] + bad.map(\.path)
                                                + [files.picture])

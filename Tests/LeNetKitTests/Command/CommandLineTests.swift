@@ -18,11 +18,12 @@ import Testing
 
     struct Outcome { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ arguments: [String], in directory: String? = nil) throws -> Outcome {
+    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(lenet, "lenet binary not found beside the tests"))
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -98,6 +99,9 @@ import Testing
         }
         for arguments in [["predict", "--checkpoint", "/nonexistent", "--top", "11", "x.png"],
                           ["serve", "--checkpoint", "/nonexistent", "--port", "70000"],
+                          ["serve", "--checkpoint", "/nonexistent", "--idle-timeout", "0"],
+                          ["serve", "--checkpoint", "/nonexistent", "--max-predictions", "0"],
+                          ["serve", "--checkpoint", "/nonexistent", "--max-waiting", "-1"],
                           ["evaluate", "--checkpoint", "/nonexistent", "--batch-size", "0"]] {
             let outcome = try Self.run(arguments)
             #expect(outcome.status == 64, "\(arguments): \(outcome.status)")

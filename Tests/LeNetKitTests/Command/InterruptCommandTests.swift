@@ -18,27 +18,47 @@ import Testing
         ["train", "--data-dir", data, "--no-download", "--epochs", "\(epochs)", "--seed", "3", "--output", output]
     }
 
-    /// Starts `lenet train`, sends SIGINT once the first epoch line is out, waits for the end.
-    static func interruptedRun(_ arguments: [String]) throws -> CommandLineTests.Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(CommandLineTests.lenet, "lenet binary not found beside the tests"))
-        process.arguments = arguments
-        let logs = try DataFixtures.temporaryDirectory()
-        let (outPath, errPath) = (logs + "/stdout", logs + "/stderr")
-        for path in [outPath, errPath] { try DataFixtures.write([], to: path) }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-        let deadline = Date().addingTimeInterval(300)
-        while process.isRunning, Date() < deadline,
-              !((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").contains("Epoch: 1,") {
-            Thread.sleep(forTimeInterval: 0.005)
+    /// A `lenet` process writing to files, so that a test can watch its output while it runs.
+    struct Running {
+        let process: Process
+        let outPath: String, errPath: String
+
+        init(_ arguments: [String], in directory: String? = nil) throws {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: try #require(CommandLineTests.lenet, "lenet binary not found beside the tests"))
+            process.arguments = arguments
+            if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+            let logs = try DataFixtures.temporaryDirectory()
+            (outPath, errPath) = (logs + "/stdout", logs + "/stderr")
+            for path in [outPath, errPath] { try DataFixtures.write([], to: path) }
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+            try process.run()
         }
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        return CommandLineTests.Outcome(status: process.terminationStatus,
-                                        stdout: try String(contentsOfFile: outPath, encoding: .utf8),
-                                        stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+
+        /// Waits (up to 5 minutes, or until the process ends) for the first epoch line.
+        func waitForFirstEpoch() {
+            let deadline = Date().addingTimeInterval(300)
+            while process.isRunning, Date() < deadline,
+                  !((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").contains("Epoch: 1,") {
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+        }
+
+        func finish() throws -> CommandLineTests.Outcome {
+            process.waitUntilExit()
+            return CommandLineTests.Outcome(status: process.terminationStatus,
+                                            stdout: try String(contentsOfFile: outPath, encoding: .utf8),
+                                            stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+        }
+    }
+
+    /// Starts `lenet train`, sends `signal` once the first epoch line is out, waits for the end.
+    static func interruptedRun(_ arguments: [String], signal: Int32 = SIGINT) throws -> CommandLineTests.Outcome {
+        let run = try Running(arguments)
+        run.waitForFirstEpoch()
+        kill(run.process.processIdentifier, signal)
+        return try run.finish()
     }
 
     static func epochLines(_ text: String) -> [String] {
@@ -56,7 +76,7 @@ import Testing
         #expect(stopped.stderr.contains(resumeLine), "\(stopped.stderr)")
         #expect(!stopped.stdout.contains("Done"))
         let state = try RunCheckpoints(directory: stoppedFolder).loadState()
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: stoppedFolder).filter { $0.contains(".tmp") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: stoppedFolder).filter { $0.contains(".tmp") || $0.contains(".part-") }
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
 
         // Finish one epoch past the stop, with --epochs as the new total.
@@ -85,6 +105,15 @@ import Testing
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(Self.epochLines(stopped.stdout + resumed.stdout).count == 3)
         #expect(Self.epochLines(resumed.stdout).last?.hasPrefix("Epoch: 3,") == true)
+    }
+
+    /// SIGHUP (a closed terminal, a dropped SSH session) stops the run as Ctrl-C does: saved, resumable.
+    @Test func hangUpSavesAResumableStateLikeCtrlC() throws {
+        let data = try Self.dataset(), folder = try DataFixtures.temporaryDirectory() + "/run"
+        let stopped = try Self.interruptedRun(Self.trainArguments(data: data, output: folder, epochs: 50), signal: SIGHUP)
+        #expect(stopped.status == 130, "exit \(stopped.status): \(stopped.stderr)")
+        #expect(stopped.stderr.contains("Resume with: lenet train --resume \(folder)"), "\(stopped.stderr)")
+        #expect(try RunCheckpoints(directory: folder).loadState().epochsDone >= 1)
     }
 
     @Test func unwritableOutputFolderIsReportedBeforeAnyWork() throws {

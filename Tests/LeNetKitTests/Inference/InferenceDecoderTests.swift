@@ -79,6 +79,60 @@ import Testing
         }
     }
 
+    /// A PNG chunk: length, type, data, and a CRC (zeros: the decoder's own checks come first).
+    static func chunk(_ type: String, _ data: [UInt8], claimedLength: Int? = nil) -> [UInt8] {
+        DataFixtures.bigEndian(claimedLength ?? data.count) + Array(type.utf8) + data + [0, 0, 0, 0]
+    }
+
+    static func pngHeader(width: Int, height: Int) -> [UInt8] {
+        [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+            + chunk("IHDR", DataFixtures.bigEndian(width) + DataFixtures.bigEndian(height) + [16, 6, 0, 0, 0])
+    }
+
+    /// Every chunk's length, known type or not, is checked against the bytes present before
+    /// libpng sees the file, so a file of a few dozen bytes cannot make it allocate what a
+    /// length claims.
+    @Test(arguments: [
+        (chunk("zzZz", [1, 2], claimedLength: 0x7FFF_FFF0) + chunk("IEND", []), "chunk zzZz at byte 33 claims 2147483632 bytes, only 14 are left"),
+        (chunk("IDAT", [1, 2, 3], claimedLength: 1 << 30), "chunk IDAT at byte 33 claims 1073741824 bytes, only 3 are left"),
+        (chunk("IDAT", [1, 2, 3], claimedLength: 0xFFFF_FFFF), "chunk IDAT at byte 33 claims 4294967295 bytes"),
+        (chunk("tEXt", Array("a\u{0}b".utf8)), "the file ends at byte 48 before the IEND chunk"),
+        (chunk("t3Xt", []) + chunk("IEND", []), "the chunk at byte 33 has no valid type"),
+    ])
+    func pngChunkLengthsAreCheckedAgainstTheFile(_ chunks: [UInt8], _ phrase: String) {
+        let bytes = Self.pngHeader(width: 10, height: 10) + chunks
+        #expect { try ImageDecoder.decode(bytes, name: "crafted.png") } throws: { error in
+            "\(error)".hasPrefix("crafted.png: ") && "\(error)".contains("PNG") && "\(error)".contains(phrase)
+        }
+    }
+
+    /// The pixel budget is applied to the header, before anything is allocated for pixels:
+    /// a 45-byte PNG claiming 8192x8192 at 16 bits is refused as too large.
+    @Test func picturesOverThePixelBudgetAreRefusedFromTheirHeader() throws {
+        let huge = Self.pngHeader(width: 8192, height: 8192) + Self.chunk("IEND", [])
+        #expect(huge.count < 200)
+        #expect { try ImageDecoder.decode(huge, name: "huge.png") } throws: { error in
+            let error = error as? InferenceError
+            return error?.isTooLarge == true && error?.message.hasPrefix("image is 8192x8192 = 67108864 pixels; at most 33554432") == true
+        }
+        // A real 40x40 picture within and over a budget; PGM likewise.
+        let path = try DataFixtures.temporaryDirectory() + "/forty.png"
+        try writePNG(grey: [UInt8](repeating: 200, count: 1600), width: 40, height: 40, to: path)
+        #expect(try ImageDecoder.decode(contentsOf: path, maxPixels: 1600).width == 40)
+        #expect { try ImageDecoder.decode(contentsOf: path, maxPixels: 1599) } throws: { ($0 as? InferenceError)?.isTooLarge == true }
+        let pgm = Array("P5 100 100 255\n".utf8) + [UInt8](repeating: 7, count: 10_000)
+        #expect(try ImageDecoder.decode(pgm, name: "a.pgm", maxPixels: 10_000).height == 100)
+        #expect { try ImageDecoder.decode(pgm, name: "a.pgm", maxPixels: 9_999) } throws: { ($0 as? InferenceError)?.isTooLarge == true }
+    }
+
+    /// A FIFO or a device given as a picture is refused without opening it.
+    @Test func fifosAndDevicesAreNotOpened() throws {
+        let fifo = try DataFixtures.temporaryDirectory() + "/digit.png"
+        #expect(mkfifo(fifo, 0o644) == 0)
+        #expect { try ImageDecoder.decode(contentsOf: fifo) } throws: { "\($0)".hasPrefix("\(fifo): not a regular file: it is a FIFO") }
+        #expect { try ImageDecoder.decode(contentsOf: "/dev/zero") } throws: { "\($0)".hasPrefix("/dev/zero: not a regular file: it is a device") }
+    }
+
     @Test func pngWrittenByLeNetKitRoundTrips() throws {
         let path = try DataFixtures.temporaryDirectory() + "/round.png"
         let pixels = (0..<(37 * 23)).map { UInt8(($0 * 7) % 256) }

@@ -95,7 +95,7 @@ enum RunFolder {
             throw CommandError("\(path): cannot write in the run folder (\(LocalFile.errnoDescription()))")
         }
         held.withLock { $0.append(fd) }
-        LocalFile.removeLeftoverTemporaryFiles(in: path)
+        LocalFile.removeStaleTemporaryFiles(in: path)
         guard canWrite(in: path) else { throw CommandError("\(path): cannot write in the run folder") }
         return fd
     }

@@ -96,7 +96,7 @@ public enum LocalFile {
     /// Removes the temporary files (`NAME.part-PID-RANDOM`) that a writer killed before its
     /// rename left in `folder`, those of processes no longer running. Returns their names.
     @discardableResult
-    static func removeStaleTemporaryFiles(in folder: String) -> [String] {
+    public static func removeStaleTemporaryFiles(in folder: String) -> [String] {
         guard let directory = opendir(folder) else { return [] }
         defer { closedir(directory) }
         var removed: [String] = []
@@ -172,12 +172,6 @@ public enum LocalFile {
     /// FIFO, a device, a directory), so that a command can say so before its work.
     public static func checkReplaceable(_ path: String) throws {
         try checkWritable(path)
-    }
-
-    /// `removeStaleTemporaryFiles` for the command.
-    @discardableResult
-    public static func removeLeftoverTemporaryFiles(in folder: String) -> [String] {
-        removeStaleTemporaryFiles(in: folder)
     }
 
     static func isRegularFile(_ path: String) -> Bool {

@@ -1,7 +1,8 @@
 """The tutorial's experiment in PyTorch eager on the CPU, batches from preloaded tensors:
 the yardstick `lenet` is measured against. Usage: pytorch_lenet.py MNIST_DIR [--bn] [--epochs N] [--threads T]
 Prints the tutorial's per-epoch line, then `seconds: S` (training + evaluation, data load excluded)."""
-import argparse, time, torch, torch.nn as nn, torch.nn.functional as F
+import argparse, os, sys, time, torch, torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from mnist_numpy import load
 
 p = argparse.ArgumentParser()

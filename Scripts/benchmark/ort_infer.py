@@ -3,7 +3,7 @@ Usage: ort_infer.py MNIST_DIR [THREADS]. Prints images/s at batch 1000 over the 
 images and batch-1 latency, for each runtime, as `name key: value` lines."""
 import os, sys, tempfile, time, numpy as np, torch, onnxruntime as ort
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 from mnist_numpy import load
 import torch.nn as nn, torch.nn.functional as F
 

@@ -2,7 +2,7 @@
 
 Usage (needs torch, safetensors, numpy):
 
-    python Scripts/check_pytorch_checkpoint.py CHECKPOINT [--predictions FILE] [--mnist DIR]
+    python Scripts/ci/check_pytorch_checkpoint.py CHECKPOINT [--predictions FILE] [--mnist DIR]
 
 CHECKPOINT  a .safetensors file from `lenet train` (last.safetensors / best.safetensors)
 --predictions  `lenet evaluate --predictions FILE`'s output: one predicted class per line
@@ -22,7 +22,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
 from make_fixtures import LeNet, read_idx, ROOT  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 Usage (needs onnx, onnxruntime, numpy):
 
-    python Scripts/check_onnx.py MODEL.onnx --predictions FILE [--mnist DIR]
+    python Scripts/ci/check_onnx.py MODEL.onnx --predictions FILE [--mnist DIR]
 
 --predictions  `lenet evaluate --predictions FILE`'s output for the checkpoint that was
                exported: one predicted class per line for the 10,000 test images
@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fail(message):

@@ -4,7 +4,7 @@
 import PackageDescription
 
 // libFuzzer targets for LeNetKit's readers of untrusted bytes; run them with
-// `Scripts/fuzz.sh [SECONDS] [TARGET...]`, which builds them as
+// `Scripts/ci/fuzz.sh [SECONDS] [TARGET...]`, which builds them as
 //
 //   LENET_SAFETY_CHECKS=1 swift build -c release --package-path Fuzz \
 //       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library

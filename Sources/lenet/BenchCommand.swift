@@ -33,9 +33,7 @@ struct BenchCommand: ParsableCommand {
                                        batchSize: work.batchSize, inferenceBatchSize: inferenceBatchSize,
                                        loadSeconds: loadSeconds)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try report.json())
         } else {
             print(String(format: """
                 model %@, %d thread(s), batch %d

@@ -4,7 +4,7 @@ import Testing
 
 /// Checkpoints: PyTorch-written files load and give PyTorch's logits; lenet's files round-trip
 /// bit for bit; every kind of broken file is refused with its own one-line message.
-/// Fixtures from Scripts/make_checkpoint_fixtures.py (see Fixtures/README.md).
+/// Fixtures from Scripts/fixtures/make_checkpoint_fixtures.py (see Fixtures/README.md).
 @Suite struct CheckpointTests {
     static let expected = Result { try SafeTensorsFile(contentsOf: fixturesDirectory + "/pytorch_checkpoint_logits.safetensors") }
 

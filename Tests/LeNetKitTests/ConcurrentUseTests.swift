@@ -5,7 +5,7 @@ import Testing
 
 /// Library calls made from several threads at once, as `lenet serve` makes them: the
 /// results must be those of one thread, and under `--sanitize=thread`
-/// (Scripts/sanitizers.sh) no access may race.
+/// (Scripts/ci/sanitizers.sh) no access may race.
 @Suite struct ConcurrentUseTests {
     /// Empty files read at the same time on several threads. Reading an empty file once
     /// wrote the count of the shared empty-array storage (`[UInt8](unsafeUninitializedCapacity: 0)`

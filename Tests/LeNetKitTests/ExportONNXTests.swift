@@ -5,7 +5,7 @@ import Testing
 
 /// The ONNX export, decoded back with SwiftProtobuf: opset, IR version, the dynamic batch,
 /// the node sequence, BatchNorm folded into the convolutions. (That ONNX Runtime predicts
-/// what lenet does is Scripts/check_onnx.py's job.)
+/// what lenet does is Scripts/ci/check_onnx.py's job.)
 @Suite struct ExportONNXTests {
     static let nodes = ["Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten",
                         "Gemm", "Relu", "Gemm", "Relu", "Gemm"]

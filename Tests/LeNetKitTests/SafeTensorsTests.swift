@@ -2,7 +2,7 @@ import Foundation
 @testable import LeNetKit
 import Testing
 
-/// Golden files written by Scripts/make_fixtures.py, found next to this source file
+/// Golden files written by Scripts/fixtures/make_fixtures.py, found next to this source file
 /// (`#filePath`), so the tests need no resource bundle.
 enum SafeTensorsFixtures {
     static func path(_ name: String, sourceFile: String = #filePath) -> String {

@@ -16,6 +16,25 @@ public struct BenchmarkReport: Codable, Sendable {
     public var peakResidentMegabytes: Double
 }
 
+extension BenchmarkReport {
+    /// One line of compact JSON, keys in alphabetical order (`lenet bench --json`). Throws
+    /// for a NaN or infinite figure, which JSON cannot hold.
+    public func json() throws -> String {
+        JSONWriter.text(.object([
+            ("batch1LatencyMicroseconds", try JSONValue(batch1LatencyMicroseconds)),
+            ("batchSize", JSONValue(batchSize)),
+            ("epochSeconds", try JSONValue(epochSeconds)),
+            ("inferenceBatchSize", JSONValue(inferenceBatchSize)),
+            ("inferenceImagesPerSecond", try JSONValue(inferenceImagesPerSecond)),
+            ("loadSeconds", try JSONValue(loadSeconds)),
+            ("model", .string(model)),
+            ("peakResidentMegabytes", try JSONValue(peakResidentMegabytes)),
+            ("threads", JSONValue(threads)),
+            ("trainImagesPerSecond", try JSONValue(trainImagesPerSecond)),
+        ]), .compact)
+    }
+}
+
 public enum Benchmark {
     /// Measures with the data already loaded by the caller (`loadSeconds` is passed through).
     public static func run(dataset: Dataset, model: ModelVariant, threads: Int, batchSize: Int,

@@ -32,7 +32,7 @@ public enum ImageDecoder {
             throw InferenceError(file: path, "file is \(size.intValue) bytes; images over \(maxFileBytes >> 20) MiB are refused")
         }
         // LocalFile, as for every file the library reads: Foundation's FileManager.contents
-        // leaks a 4 KiB buffer on each empty file (LeakSanitizer, Scripts/sanitizers.sh).
+        // leaks a 4 KiB buffer on each empty file (LeakSanitizer, Scripts/ci/sanitizers.sh).
         return try decode(LocalFile.readAll(path) { InferenceError(file: $0, $1) }, name: path, maxPixels: maxPixels)
     }
 

@@ -34,12 +34,16 @@ public struct PredictionAPI: Sendable {
     }
 
     public static func error(_ status: Int, _ message: String) -> Reply {
-        Reply(status: status, body: "{\"error\": \(JSONText.string(message))}")
+        reply(status, [("error", .string(message))])
     }
 
     /// `GET /healthz`.
     public var health: Reply {
-        Reply(status: 200, body: "{\"status\": \"ok\", \"model\": \(JSONText.string(predictor.checkpoint.variant.rawValue))}")
+        Self.reply(200, [("status", .string("ok")), ("model", .string(predictor.checkpoint.variant.rawValue))])
+    }
+
+    private static func reply(_ status: Int, _ entries: [(String, JSONValue)]) -> Reply {
+        Reply(status: status, body: JSONWriter.text(.object(entries), .spaced))
     }
 
     public func tooLarge() -> Reply {
@@ -69,7 +73,8 @@ public struct PredictionAPI: Sendable {
         }
         do {
             let prediction = try predictor.predict(prepared: prepared)
-            return Reply(status: 200, body: "{\"digit\": \(prediction.digit), \"probabilities\": \(JSONText.numbers(prediction.probabilities)), \"pixels\": \(JSONText.numbers(prepared))}")
+            return Self.reply(200, [("digit", JSONValue(prediction.digit)), ("probabilities", .numbers(prediction.probabilities)),
+                                    ("pixels", .numbers(prepared))])
         } catch {
             return Self.error(500, "\(error)")
         }
@@ -77,19 +82,19 @@ public struct PredictionAPI: Sendable {
 
     /// `{"pixels": [784 numbers in 0...1]}`.
     static func pixels(fromJSON body: [UInt8]) throws -> [Float] {
-        let object: Any
+        let object: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: Data(body))
+            object = try JSONParser.parse(body)
         } catch {
             throw InferenceError(file: "", "malformed JSON")
         }
-        guard let dictionary = object as? [String: Any], let values = dictionary["pixels"] else {
+        guard let values = object["pixels"] else {
             throw InferenceError(file: "", "JSON must be an object with \"pixels\": [784 numbers]")
         }
-        guard let array = values as? [Any] else { throw InferenceError(file: "", "\"pixels\" must be an array of 784 numbers") }
+        guard case .array(let array) = values else { throw InferenceError(file: "", "\"pixels\" must be an array of 784 numbers") }
         guard array.count == 784 else { throw InferenceError(file: "", "\"pixels\" has \(array.count) values, expected 784 (28x28)") }
         return try array.enumerated().map { index, value in
-            guard let number = value as? NSNumber, case let float = Float(number.doubleValue),
+            guard let number = value.double, case let float = Float(number),
                   float.isFinite, (0...1).contains(float) else {
                 throw InferenceError(file: "", "\"pixels\"[\(index)] is not a number in 0...1")
             }

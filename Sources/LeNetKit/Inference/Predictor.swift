@@ -94,39 +94,7 @@ public final class Predictor: @unchecked Sendable {
 extension Prediction {
     /// One line of JSON: `{"file": ..., "digit": ..., "probabilities": [10 numbers]}`.
     public func jsonLine(file: String) -> String {
-        "{\"file\": \(JSONText.string(file)), \"digit\": \(digit), \"probabilities\": \(JSONText.numbers(probabilities))}"
-    }
-}
-
-/// Minimal JSON writing with a fixed key order.
-public enum JSONText {
-    /// A JSON string literal.
-    public static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
-    /// A JSON array of numbers, each the shortest text that reads back as the same Float
-    /// (non-finite as 0). Swift's own float printing: `String(format:)` costs ~1.5 ms for
-    /// the 794 numbers of a /api/predict answer, most of the request's time.
-    public static func numbers(_ values: [Float]) -> String {
-        var out = "["
-        out.reserveCapacity(values.count * 6 + 2)
-        for (index, value) in values.enumerated() {
-            if index > 0 { out += ", " }
-            out += value == 0 ? "0" : value.isFinite ? value.description : "0"
-        }
-        return out + "]"
+        JSONWriter.text(.object([("file", .string(file)), ("digit", JSONValue(digit)),
+                                 ("probabilities", .numbers(probabilities))]), .spaced)
     }
 }

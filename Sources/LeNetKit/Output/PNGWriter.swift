@@ -1,17 +1,6 @@
 import CPNG
 
-/// An 8-bit greyscale image, row-major.
-public struct GreyImage: Sendable, Equatable {
-    public let width: Int
-    public let height: Int
-    public var pixels: [UInt8]  // [height, width], 0 = black, 255 = white
-
-    public init(width: Int, height: Int, pixels: [UInt8]) {
-        self.width = width
-        self.height = height
-        self.pixels = pixels
-    }
-
+extension GreyImage {
     public func writePNG(to path: String) throws {
         try LeNetKit.writePNG(grey: pixels, width: width, height: height, to: path)
     }

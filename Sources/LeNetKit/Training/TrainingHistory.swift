@@ -11,10 +11,20 @@ public enum TrainingHistory {
         return text
     }
 
+    /// One object per epoch, keys in alphabetical order, indented: history.json as it has
+    /// always been written. Throws for a NaN or infinite figure, which JSON cannot hold.
     public static func json(_ history: [EpochRecord]) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(history)
+        let records = try history.map { record -> JSONValue in
+            .object([
+                ("epoch", JSONValue(record.epoch)),
+                ("seconds", try JSONValue(record.seconds)),
+                ("testAccuracy", try JSONValue(record.testAccuracy)),
+                ("testLoss", try JSONValue(record.testLoss)),
+                ("trainAccuracy", try JSONValue(record.trainAccuracy)),
+                ("trainLoss", try JSONValue(record.trainLoss)),
+            ])
+        }
+        return Data(JSONWriter.bytes(.array(records), .indented))
     }
 }
 

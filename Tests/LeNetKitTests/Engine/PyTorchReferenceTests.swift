@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// One training step of LeNet and LeNet-BN against PyTorch: golden files written by
-/// Scripts/make_fixtures.py hold the weights, the batch, and PyTorch's logits, loss,
+/// Scripts/fixtures/make_fixtures.py hold the weights, the batch, and PyTorch's logits, loss,
 /// gradients, parameters after SGD, running statistics and evaluation logits.
 @Suite struct PyTorchReferenceTests {
     static let tolerance: Float = 1e-4

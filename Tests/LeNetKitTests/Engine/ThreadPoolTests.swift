@@ -4,7 +4,7 @@ import Testing
 
 /// The thread pool on its own: every task runs exactly once and sees what the caller
 /// wrote before `run`, the caller sees every task's writes after it, and releasing a pool
-/// stops its threads. Under `--sanitize=thread` (Scripts/sanitizers.sh) these are the
+/// stops its threads. Under `--sanitize=thread` (Scripts/ci/sanitizers.sh) these are the
 /// hand-offs ThreadSanitizer checks: caller -> workers, workers -> caller, and shutdown.
 @Suite struct ThreadPoolTests {
     /// Task i reads input[i] (written by the caller before `run`), writes output[i] and

@@ -86,9 +86,9 @@ import Testing
     /// The answer's numbers read back as exactly the Floats the network produced.
     @Test func numbersAreExactJSON() throws {
         let values: [Float] = [0, 1, 0.1, 1e-7, 3.4028235e38, .leastNonzeroMagnitude, -0.5, 0.123456789, .nan, .infinity]
-        let text = JSONText.numbers(values)
+        let text = JSONWriter.text(.numbers(values), .spaced)
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [NSNumber])
         #expect(parsed.map(\.floatValue) == Array(values.prefix(8)) + [0, 0])
-        #expect(JSONText.numbers([]) == "[]")
+        #expect(JSONWriter.text(.numbers([]), .spaced) == "[]")
     }
 }

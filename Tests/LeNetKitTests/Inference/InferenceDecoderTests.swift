@@ -2,7 +2,7 @@ import Foundation
 @testable import LeNetKit
 import Testing
 
-/// ImageDecoder on the fixtures of Scripts/make_image_fixtures.py: every PNG colour type,
+/// ImageDecoder on the fixtures of Scripts/fixtures/make_image_fixtures.py: every PNG colour type,
 /// bit depth, palette, transparency and interlacing, PGM/PPM, and malformed files.
 @Suite struct InferenceDecoderTests {
     static let directory = DataFixtures.packageRoot + "/Tests/LeNetKitTests/Fixtures/images"

@@ -3,20 +3,11 @@ Usage: ort_infer.py MNIST_DIR [THREADS]. Prints images/s at batch 1000 over the 
 images and batch-1 latency, for each runtime, as `name key: value` lines."""
 import os, sys, tempfile, time, numpy as np, torch, onnxruntime as ort
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-sys.path.insert(0, os.path.dirname(__file__))
-from mnist_numpy import load
-import torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from reference.lenet import LeNet
+from reference.mnist import load_float
 
-class LeNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, padding=2); self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120); self.fc2 = nn.Linear(120, 84); self.fc3 = nn.Linear(84, 10)
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2); x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
-
-x, _ = load(sys.argv[1], "t10k")
+x, _ = load_float(sys.argv[1], "t10k")
 torch.set_num_threads(threads)
 model = LeNet().eval()
 path = os.path.join(tempfile.mkdtemp(), "lenet.onnx")

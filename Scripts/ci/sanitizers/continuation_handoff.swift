@@ -7,7 +7,7 @@
 //
 // SwiftNIO hands every request head to Hummingbird's handler task this way (the event loop
 // resumes the waiting `NIOAsyncChannel` iterator), so `lenet serve` under load gets the
-// same false report on HTTPTypes values: tsan.supp. Scripts/sanitizers.sh runs this
+// same false report on HTTPTypes values: tsan.supp. Scripts/ci/sanitizers.sh runs this
 // program first and says so if it stops reporting (then the suppression can go).
 import Foundation
 

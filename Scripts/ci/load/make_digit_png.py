@@ -4,24 +4,13 @@ black ink on white, each MNIST pixel a 10x10 block. Prints the digit's label.
 
 usage: make_digit_png.py MNIST_DIR INDEX OUT.png   (standard library only)
 """
-import gzip
 import struct
 import sys
 import zlib
 from pathlib import Path
 
-
-def read_idx(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
-def find(directory: Path, stem: str) -> Path:
-    for name in (f"{stem}.gz", stem):
-        for folder in (directory, directory / "MNIST" / "raw"):
-            if (folder / name).exists():
-                return folder / name
-    sys.exit(f"{directory}: no {stem}[.gz]")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from reference.mnist import IMAGES_MAGIC, LABELS_MAGIC, find, read  # noqa: E402
 
 
 def png(width: int, height: int, rows: list) -> bytes:
@@ -33,10 +22,13 @@ def png(width: int, height: int, rows: list) -> bytes:
 
 
 def main() -> None:
-    directory, index, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
-    images = read_idx(find(directory, "t10k-images-idx3-ubyte"))
-    labels = read_idx(find(directory, "t10k-labels-idx1-ubyte"))
-    pixels = images[16 + index * 784: 16 + (index + 1) * 784]
+    directory, index, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    try:
+        _, images = read(find(directory, "t10k-images-idx3-ubyte"), IMAGES_MAGIC)
+        _, labels = read(find(directory, "t10k-labels-idx1-ubyte"), LABELS_MAGIC)
+    except (OSError, ValueError) as error:
+        sys.exit(str(error))
+    pixels = images[index * 784: (index + 1) * 784]
     rows = []
     for y in range(280):
         row = bytearray()
@@ -45,7 +37,7 @@ def main() -> None:
             row += bytes((grey, grey, grey, 255))
         rows.append(bytes(row))
     out.write_bytes(png(280, 280, rows))
-    print(labels[8 + index])
+    print(labels[index])
 
 
 if __name__ == "__main__":

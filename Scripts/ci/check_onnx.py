@@ -2,11 +2,11 @@
 
 Usage (needs onnx, onnxruntime, numpy):
 
-    python Scripts/check_onnx.py MODEL.onnx --predictions FILE [--mnist DIR]
+    python Scripts/ci/check_onnx.py MODEL.onnx --predictions FILE [--mnist DIR]
 
 --predictions  `lenet evaluate --predictions FILE`'s output for the checkpoint that was
                exported: one predicted class per line for the 10,000 test images
---mnist        directory with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz
+--mnist        directory with t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or raw)
                (default: ../shared/mnist next to the repository)
 
 Checks: onnx.checker with full shape inference; opset >= 13; input `input` float32
@@ -14,30 +14,21 @@ Checks: onnx.checker with full shape inference; opset >= 13; input `input` float
 left out); ONNX Runtime runs batches of 1, 7 and 1000; its predictions on all 10,000 test
 images equal lenet's. Prints one line per check and exits 1 on the first failure.
 """
-import argparse, gzip, os, struct, sys
+import argparse, os, sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from reference.mnist import load  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fail(message):
     print(f"FAIL {message}")
     sys.exit(1)
-
-
-def read_idx(path, magic, dims):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if struct.unpack(">I", raw[:4])[0] != magic:
-        fail(f"{path}: wrong magic number")
-    shape = struct.unpack(">" + "I" * dims, raw[4:4 + 4 * dims])
-    body = raw[4 + 4 * dims:]
-    if len(body) != int(np.prod(shape)):
-        fail(f"{path}: {len(body)} data bytes, header says {shape}")
-    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
 def dims(value_info):
@@ -78,8 +69,10 @@ def main():
             fail(f"graph has a {banned} node")
     print("ok   no BatchNormalization or Dropout node")
 
-    images = read_idx(os.path.join(a.mnist, "t10k-images-idx3-ubyte.gz"), 2051, 3)
-    labels = read_idx(os.path.join(a.mnist, "t10k-labels-idx1-ubyte.gz"), 2049, 1)
+    try:
+        images, labels = load(a.mnist, "t10k")
+    except (OSError, ValueError) as error:
+        fail(str(error))
     x = (images.astype(np.float32) / np.float32(255.0)).reshape(-1, 1, 28, 28)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

@@ -1,11 +1,10 @@
 """Runs lenet's own measurements and the reference peers in one go; prints Markdown rows.
-Called by Scripts/benchmark.sh, which builds lenet and provides the virtualenv."""
+Called by Scripts/benchmark/benchmark.sh, which builds lenet and provides the virtualenv."""
 import json, os, platform, re, resource, subprocess, sys, time
 
 data = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
-lenet = os.path.join(here, "..", ".build", "release", "lenet")
-reference = os.path.join(here, "reference")
+lenet = os.path.join(here, "..", "..", ".build", "release", "lenet")
 
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
@@ -33,10 +32,10 @@ bench = {t: json.loads(run([lenet, "bench", "--data-dir", data, "--json", "--thr
 best = max(bench.values(), key=lambda b: b["trainImagesPerSecond"])
 
 # Peers, in the same run.
-torch_out = run([sys.executable, os.path.join(reference, "pytorch_lenet.py"), data, "--epochs", "1", "--threads", "1"])
+torch_out = run([sys.executable, os.path.join(here, "pytorch_lenet.py"), data, "--epochs", "1", "--threads", "1"])
 torch_epoch = float(re.search(r"seconds: ([\d.]+)", torch_out).group(1))
-_, _, torch_peak = timed_peak([sys.executable, os.path.join(reference, "pytorch_lenet.py"), data, "--epochs", "1", "--threads", "1"])
-infer = dict(re.findall(r"^(\S+ \S+): ([\d.]+)$", run([sys.executable, os.path.join(reference, "ort_infer.py"), data, "1"]), re.M))
+_, _, torch_peak = timed_peak([sys.executable, os.path.join(here, "pytorch_lenet.py"), data, "--epochs", "1", "--threads", "1"])
+infer = dict(re.findall(r"^(\S+ \S+): ([\d.]+)$", run([sys.executable, os.path.join(here, "ort_infer.py"), data, "1"]), re.M))
 ort_ips = float(infer["onnxruntime batch1000_images_per_second"]); ort_lat = float(infer["onnxruntime batch1_latency_us"])
 pt_ips = float(infer["pytorch batch1000_images_per_second"]); pt_lat = float(infer["pytorch batch1_latency_us"])
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The tutorial's full experiment as a CI gate: 8 epochs of plain LeNet with the
 # tutorial's settings must reach 98.0% test accuracy in some epoch and end at
-# 97.8% or more. Usage: Scripts/accuracy_gate.sh [DATA_DIR] [SEED]
+# 97.8% or more. Usage: Scripts/ci/accuracy_gate.sh [DATA_DIR] [SEED]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 data_dir=${1:-../shared/mnist}
 seed=${2:-1}
 log=$(mktemp)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite under AddressSanitizer (with LeakSanitizer), then under
-# ThreadSanitizer: `Scripts/sanitizers.sh [address] [thread]` (both by default, in that
+# ThreadSanitizer: `Scripts/ci/sanitizers.sh [address] [thread]` (both by default, in that
 # order). Exits non-zero if a build fails, a test fails, or any process reported anything:
 # the test runner and every `lenet` the end-to-end tests start are built with the same
 # sanitizer, and each writes its reports to a file under <scratch>/sanitizer-logs/, so a
@@ -16,24 +16,24 @@
 # - LENET_TEST_WORKLOAD=small (unless set otherwise): the slowest training test trains
 #   less; every test still runs (Tests/LeNetKitTests/Support/TestWorkload.swift).
 # - LeakSanitizer suppressions for leaks inside system libraries only, each explained:
-#   Scripts/sanitizers/lsan.supp. ThreadSanitizer: one, for a false report on values that
-#   SwiftNIO hands to Hummingbird through a continuation (Scripts/sanitizers/tsan.supp);
+#   Scripts/ci/sanitizers/lsan.supp. ThreadSanitizer: one, for a false report on values that
+#   SwiftNIO hands to Hummingbird through a continuation (Scripts/ci/sanitizers/tsan.supp);
 #   before the suite, continuation_handoff.swift shows that false report without lenet, and
 #   the script says so if this toolchain stops making it.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 sanitizers=("$@")
 [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
 export LENET_TEST_WORKLOAD=${LENET_TEST_WORKLOAD:-small}
 export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
-suppressions=$PWD/Scripts/sanitizers/lsan.supp
-tsan_suppressions=$PWD/Scripts/sanitizers/tsan.supp
+suppressions=$PWD/Scripts/ci/sanitizers/lsan.supp
+tsan_suppressions=$PWD/Scripts/ci/sanitizers/tsan.supp
 
 # Does ThreadSanitizer still misread a continuation hand-over (the reason for tsan.supp)?
 check_continuation_handoff() {
     local demo=$1/continuation-handoff
-    if ! swiftc -O -sanitize=thread -parse-as-library Scripts/sanitizers/continuation_handoff.swift \
+    if ! swiftc -O -sanitize=thread -parse-as-library Scripts/ci/sanitizers/continuation_handoff.swift \
             -o "$demo" >"$1/continuation-handoff-build.log" 2>&1; then
         echo "== thread: could not build continuation_handoff.swift (see $1/continuation-handoff-build.log)"
         return
@@ -43,7 +43,7 @@ check_continuation_handoff() {
         echo "== thread: continuation_handoff.swift still gets a false race report: tsan.supp stays"
     else
         echo "== thread: NOTE: continuation_handoff.swift got no race report with this toolchain;" \
-             "the entry in Scripts/sanitizers/tsan.supp may no longer be needed"
+             "the entry in Scripts/ci/sanitizers/tsan.supp may no longer be needed"
     fi
 }
 

@@ -12,7 +12,7 @@ network port, Python standard library only):
 First it proves it can fail: a deliberately broken page must raise every kind of problem.
 
 Usage:
-  Scripts/check_report_in_chromium.py [--lenet PATH] [--data-dir ../shared/mnist]
+  Scripts/ci/check_report_in_chromium.py [--lenet PATH] [--data-dir ../shared/mnist]
       [--epochs 2] [--out DIR] [--report REPORT.html]
 Without --report it trains (`lenet train --epochs N`, default .build/release/lenet) into
 DIR/run and checks that run's report.html. The screenshot is DIR/report.png.
@@ -275,7 +275,7 @@ def check_report(browser, report, screenshot, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     parser.add_argument("--lenet", default=os.path.join(root, ".build/release/lenet"))
     parser.add_argument("--data-dir", default=os.path.join(root, "../shared/mnist"))
     parser.add_argument("--epochs", type=int, default=2)

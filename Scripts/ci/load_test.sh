@@ -9,7 +9,7 @@
 #   4. After it /healthz and a good prediction still answer.
 # The figures go to OUT/load.json.
 #
-# usage: Scripts/load_test.sh LENET_BINARY MNIST_DIR [DURATION=30] [OUT=.build/load-test]
+# usage: Scripts/ci/load_test.sh LENET_BINARY MNIST_DIR [DURATION=30] [OUT=.build/load-test]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 lenet=$1 data=$2 duration=${3:-30} out=${4:-.build/load-test}

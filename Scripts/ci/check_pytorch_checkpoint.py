@@ -2,12 +2,12 @@
 
 Usage (needs torch, safetensors, numpy):
 
-    python Scripts/check_pytorch_checkpoint.py CHECKPOINT [--predictions FILE] [--mnist DIR]
+    python Scripts/ci/check_pytorch_checkpoint.py CHECKPOINT [--predictions FILE] [--mnist DIR]
 
 CHECKPOINT  a .safetensors file from `lenet train` (last.safetensors / best.safetensors)
 --predictions  `lenet evaluate --predictions FILE`'s output: one predicted class per line
                for the 10,000 test images; every PyTorch prediction must equal it
---mnist     directory with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz
+--mnist     directory with t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or raw)
             (default: ../shared/mnist next to the repository)
 
 Checks: the `__metadata__` names the variant; `model.load_state_dict(..., strict=True)`
@@ -22,8 +22,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import LeNet, read_idx, ROOT  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from reference.lenet import LeNet  # noqa: E402
+from reference.mnist import load  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fail(message):
@@ -64,8 +67,7 @@ def main():
         counts = {k: int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
         print(f"ok   num_batches_tracked: {counts}")
 
-    images = read_idx(os.path.join(a.mnist, "t10k-images-idx3-ubyte.gz"), 2051, 3)
-    labels = read_idx(os.path.join(a.mnist, "t10k-labels-idx1-ubyte.gz"), 2049, 1)
+    images, labels = load(a.mnist, "t10k")
     x = torch.from_numpy(images.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     model.eval()
     with torch.no_grad():

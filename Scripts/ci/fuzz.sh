@@ -6,13 +6,13 @@
 # Fails if any target crashes, traps, times out on one input or runs out of memory,
 # naming the target and the input that did it.
 #
-#   Scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. Scripts/fuzz.sh 600 FuzzImage
+#   Scripts/ci/fuzz.sh [SECONDS] [TARGET...]     e.g. Scripts/ci/fuzz.sh 600 FuzzImage
 #
 # LENET_FUZZ_SCRATCH: the build folder (default .build-fuzz). LENET_FUZZ_JOBS: targets run
 # at once (default: the number of cores). LENET_FUZZ_KEEP=1 keeps
 # the grown corpora and logs (in a temporary folder it names) after a clean run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 seconds=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))

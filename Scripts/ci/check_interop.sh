@@ -2,20 +2,20 @@
 # Checkpoints, resume and ONNX export against the real tools, on full MNIST (no network
 # except PyPI when the Python packages are missing). Needs .build/release/lenet (or $LENET).
 #
-#   Scripts/check_interop.sh [DATA_DIR]        (default ../shared/mnist)
+#   Scripts/ci/check_interop.sh [DATA_DIR]        (default ../shared/mnist)
 #
 # 1. lenet-bn: 1 epoch, then `--resume` to 2 epochs; must print the same epoch lines as
 #    2 epochs straight and leave a byte-identical last.safetensors.
 # 2. plain lenet: 1 epoch.
 # 3. For both: `lenet evaluate --predictions`, `lenet export --onnx`, then
-#    Scripts/check_pytorch_checkpoint.py (load_state_dict(strict=True), PyTorch predictions
-#    equal lenet's) and Scripts/check_onnx.py (ONNX Runtime predictions equal lenet's).
+#    Scripts/ci/check_pytorch_checkpoint.py (load_state_dict(strict=True), PyTorch predictions
+#    equal lenet's) and Scripts/ci/check_onnx.py (ONNX Runtime predictions equal lenet's).
 #
 # Python: $PYTHON if set, else /tmp/peer/bin/python if it has the packages, else a venv
 # made in ${LENET_INTEROP_VENV:-/tmp/lenet-interop-venv} with
 #   pip install torch safetensors numpy onnx onnxruntime
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 data_dir=${1:-../shared/mnist}
 lenet=${LENET:-.build/release/lenet}
 packages=(torch safetensors numpy onnx onnxruntime)
@@ -62,7 +62,7 @@ for run in bn plain; do
         --predictions "$work/$run/predictions.txt" > "$work/$run/evaluate.txt"
     head -3 "$work/$run/evaluate.txt"
     "$lenet" export --checkpoint "$checkpoint" --onnx "$work/$run/model.onnx"
-    "$PYTHON" Scripts/check_pytorch_checkpoint.py "$checkpoint" --predictions "$work/$run/predictions.txt" --mnist "$data_dir"
-    "$PYTHON" Scripts/check_onnx.py "$work/$run/model.onnx" --predictions "$work/$run/predictions.txt" --mnist "$data_dir"
+    "$PYTHON" Scripts/ci/check_pytorch_checkpoint.py "$checkpoint" --predictions "$work/$run/predictions.txt" --mnist "$data_dir"
+    "$PYTHON" Scripts/ci/check_onnx.py "$work/$run/model.onnx" --predictions "$work/$run/predictions.txt" --mnist "$data_dir"
 done
 echo "interop: all checks passed"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The programs in Examples/ run as a Swift user would run them: train-lenet trains one epoch
+# and saves lenet.safetensors; predict-digit reads it back and recognises MNIST test digits
+# drawn as PNG pictures (at least 9 of the first 10).
+# Usage: Scripts/ci/check_examples.sh BIN_DIR MNIST_DIR
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=$(cd "$1" && pwd)
+data_dir=$(cd "$2" && pwd)
+scripts=$PWD/Scripts
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+"$bin/train-lenet" 1 "$data_dir" | tee train.log
+grep -Eq '^Epoch: 1, Train_acc:[0-9.]+%, Train_loss:[0-9.]+, Test_acc:(9[0-9]|100)\.[0-9]%' train.log \
+    || { echo "check_examples: train-lenet printed no epoch line at 90% or more"; exit 1; }
+[ -s lenet.safetensors ] || { echo "check_examples: train-lenet wrote no lenet.safetensors"; exit 1; }
+
+right=0
+for index in 0 1 2 3 4 5 6 7 8 9; do
+    label=$(python3 "$scripts/ci/load/make_digit_png.py" "$data_dir" "$index" "digit$index.png")
+    answer=$("$bin/predict-digit" lenet.safetensors "digit$index.png" | head -n 1)
+    echo "$answer (label $label)"
+    [ "$answer" = "digit$index.png: $label" ] && right=$((right + 1))
+done
+echo "check_examples: predict-digit recognised $right of 10"
+[ "$right" -ge 9 ]
+
+# A missing picture is one line on standard error and exit status 1.
+if "$bin/predict-digit" lenet.safetensors missing.png 2>err.log; then
+    echo "check_examples: predict-digit accepted a missing file"; exit 1
+fi
+grep -q "missing.png" err.log || { echo "check_examples: the error does not name the file"; cat err.log; exit 1; }

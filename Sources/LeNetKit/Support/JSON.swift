@@ -10,7 +10,7 @@
 /// A JSON value. Objects keep their entries in order, duplicates included, so that a
 /// reader can reject duplicates and a writer has a fixed key order; numbers keep their
 /// text, so that reading then writing changes nothing.
-public enum JSONValue: Equatable, Sendable {
+enum JSONValue: Equatable, Sendable {
     case object([(String, JSONValue)])
     case array([JSONValue])
     case string(String)
@@ -18,7 +18,7 @@ public enum JSONValue: Equatable, Sendable {
     case bool(Bool)
     case null
 
-    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case let (.object(a), .object(b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
@@ -31,13 +31,13 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
 
-    public init(_ value: Int) {
+    init(_ value: Int) {
         self = .number(String(value))
     }
 
     /// The shortest text that reads back as the same Double (`0.25`, `1.0`, `1e-05`), zero
     /// as `0`. JSON has no NaN or infinity: those throw.
-    public init(_ value: Double) throws {
+    init(_ value: Double) throws {
         guard value.isFinite else { throw JSONWriteError(message: "\(value) is not a JSON number") }
         self = .number(value == 0 ? "0" : value.description)
     }
@@ -45,26 +45,26 @@ public enum JSONValue: Equatable, Sendable {
     /// The shortest text that reads back as the same Float, zero as `0`; non-finite values
     /// throw. (Swift's own float printing: `String(format:)` cost ~1.5 ms for the 794 numbers
     /// of an /api/predict answer, most of the request's time.)
-    public init(_ value: Float) throws {
+    init(_ value: Float) throws {
         guard value.isFinite else { throw JSONWriteError(message: "\(value) is not a JSON number") }
         self = .number(value == 0 ? "0" : value.description)
     }
 
     /// A list of Floats written as `init(_: Float)` writes them, a NaN or infinity (the output
     /// of a broken checkpoint) as 0: a prediction's answer is always valid JSON.
-    public static func numbers(_ values: [Float]) -> JSONValue {
+    static func numbers(_ values: [Float]) -> JSONValue {
         .array(values.map { .number($0 == 0 || !$0.isFinite ? "0" : $0.description) })
     }
 
     /// The value of the last entry called `key` if this is an object: a repeated key
     /// overrides, as in most readers (Foundation's and Python's among them).
-    public subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> JSONValue? {
         guard case .object(let entries) = self else { return nil }
         return entries.last { $0.0 == key }?.1
     }
 
     /// The number as a Double (infinite when the text is out of range); nil for other kinds.
-    public var double: Double? {
+    var double: Double? {
         guard case .number(let text) = self else { return nil }
         return Double(text)
     }
@@ -111,9 +111,9 @@ public enum JSONValue: Equatable, Sendable {
 }
 
 /// A value that JSON cannot hold (NaN or infinity).
-public struct JSONWriteError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public var description: String { message }
+struct JSONWriteError: Error, CustomStringConvertible, Sendable {
+    let message: String
+    var description: String { message }
 }
 
 // MARK: - Reading
@@ -122,16 +122,16 @@ public struct JSONWriteError: Error, CustomStringConvertible, Sendable {
 /// RFC does not allow (leading zeros, trailing commas, control characters and invalid
 /// UTF-8 in strings, unpaired surrogates, anything after the top-level value); keeps
 /// duplicate keys for the caller to judge.
-public struct JSONParser {
-    public struct Failure: Error, Sendable {
-        public let message: String
+struct JSONParser {
+    struct Failure: Error, Sendable {
+        let message: String
         /// The byte offset in the input where the problem was found.
-        public let offset: Int
+        let offset: Int
     }
 
     /// Deep enough for any JSON the project reads; shallow enough that a hostile input
     /// cannot exhaust the stack.
-    public static let maximumDepth = 64
+    static let maximumDepth = 64
 
     private let bytes: [UInt8]
     /// What the input is called in messages ("end of header").
@@ -139,7 +139,7 @@ public struct JSONParser {
     private var index = 0
 
     /// The one JSON value in `input`, surrounded by optional whitespace.
-    public static func parse(_ input: ArraySlice<UInt8>, name: String = "input") throws -> JSONValue {
+    static func parse(_ input: ArraySlice<UInt8>, name: String = "input") throws -> JSONValue {
         var parser = JSONParser(bytes: Array(input), name: name)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -150,7 +150,7 @@ public struct JSONParser {
         return value
     }
 
-    public static func parse(_ input: [UInt8], name: String = "input") throws -> JSONValue {
+    static func parse(_ input: [UInt8], name: String = "input") throws -> JSONValue {
         try parse(input[...], name: name)
     }
 
@@ -379,8 +379,8 @@ public struct JSONParser {
 /// Writes a JSON value in one of three layouts. Strings are escaped as serde_json (which
 /// Python's safetensors uses) escapes them: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other
 /// control characters as `\u00xx`, everything else (`/`, non-ASCII) as it is.
-public enum JSONWriter {
-    public enum Layout: Sendable {
+enum JSONWriter {
+    enum Layout: Sendable {
         /// `{"a":1,"b":[1,2]}`: the safetensors header, `bench --json`.
         case compact
         /// `{"a": 1, "b": [1, 2]}`: `predict --json` lines and the HTTP API's answers.
@@ -390,13 +390,13 @@ public enum JSONWriter {
         case indented
     }
 
-    public static func bytes(_ value: JSONValue, _ layout: Layout) -> [UInt8] {
+    static func bytes(_ value: JSONValue, _ layout: Layout) -> [UInt8] {
         var output: [UInt8] = []
         append(value, layout, depth: 0, to: &output)
         return output
     }
 
-    public static func text(_ value: JSONValue, _ layout: Layout) -> String {
+    static func text(_ value: JSONValue, _ layout: Layout) -> String {
         String(decoding: bytes(value, layout), as: UTF8.self)
     }
 

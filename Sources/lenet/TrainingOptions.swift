@@ -119,14 +119,15 @@ func validateBatchSize(_ batchSize: Int) throws {
 func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String) throws -> Double {
     let start = Date()
     StopRequest.install()
+    // Resumed: the state is what counts, and a kill during the last save may have left
+    // the other files behind it; written again from it, they all tell its epoch.
+    if !trainer.history.isEmpty { try saveEpochFiles(trainer, folder: folder, state: false) }
     let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
     let outcome = try trainer.run(stoppingWhen: { StopRequest.isRequested }) { record in
         progress?.clear()
         print(record.line)
         fflush(nil)  // one line per epoch, visible at once through pipes
-        try RunCheckpoints(directory: folder).save(trainer)  // last, best, state: each atomic
-        try RunFolder.writeHistory(trainer.history, to: folder)
-        try RunReportFiles.writeCurves(trainer.history, to: folder)
+        try saveEpochFiles(trainer, folder: folder, state: true)
     }
     progress?.clear()
     if outcome == .stopped { try stopResumably(trainer, folder: folder, resumeCommand: resumeCommand) }
@@ -137,6 +138,15 @@ func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String)
     fflush(nil)
     printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
     return seconds
+}
+
+/// The files of a finished epoch, each written atomically, the state first (the commit
+/// point a resume starts from), then last, best, the history and the curves.
+private func saveEpochFiles(_ trainer: Trainer, folder: String, state: Bool) throws {
+    let checkpoints = RunCheckpoints(directory: folder)
+    try state ? checkpoints.save(trainer) : checkpoints.restoreCheckpoints(trainer)
+    try RunFolder.writeHistory(trainer.history, to: folder)
+    try RunReportFiles.writeCurves(trainer.history, to: folder)
 }
 
 /// Saves the state where training stopped, says where and how to go on, and exits 130

@@ -163,9 +163,10 @@ private func stopResumably(_ trainer: Trainer, folder: String, resumeCommand: St
 }
 
 /// Why a run stopped at a non-finite loss and what the folder still holds: the trainer
-/// returned before saving anything of that epoch.
+/// returned before saving anything of that epoch (a resumed run's state may be mid-epoch).
 private func divergence(epoch: Int, trainer: Trainer, folder: String) -> CommandError {
-    let kept = epoch > 1 ? "\(folder) keeps the checkpoints and state of epoch \(epoch - 1)" : "nothing was saved"
+    let saved = FileManager.default.fileExists(atPath: RunCheckpoints(directory: folder).statePath)
+    let kept = saved ? "\(folder) keeps its files as they were before epoch \(epoch)" : "nothing was saved"
     return CommandError("training diverged in epoch \(epoch): the loss is NaN or infinite; \(kept); start a new run with a smaller --lr than \(trainer.configuration.learningRate)")
 }
 

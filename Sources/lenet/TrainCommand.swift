@@ -8,8 +8,11 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train LeNet on MNIST with the tutorial's settings and print one line per epoch."
     )
 
-    @Option(help: "lenet (the tutorial's LeNet-5) or lenet-bn (with BatchNorm and Dropout).")
-    var model: ModelVariant = .lenet
+    // Optional so that `--resume` can tell a model given from the default.
+    @Option(name: .customLong("model"), help: "lenet (the tutorial's LeNet-5) or lenet-bn (with BatchNorm and Dropout). (default: lenet)")
+    var givenModel: ModelVariant?
+
+    var model: ModelVariant { givenModel ?? .lenet }
 
     @OptionGroup var work: WorkOptions
     @OptionGroup var training: TrainingOptions
@@ -47,6 +50,12 @@ struct TrainCommand: ParsableCommand {
     private func stateToResume(in folder: String) throws -> (state: TrainingState, epochs: Int) {
         if let output, output != folder { throw CommandError("--resume continues in RUN_DIR itself; leave out --output") }
         let state = try RunCheckpoints(directory: folder).loadState()
+        // A resumed run goes on with its own settings; one given otherwise would be ignored.
+        let differences = training.differences(from: state.configuration, model: givenModel, batchSize: work.givenBatchSize)
+        if !differences.isEmpty {
+            let (saved, given) = (differences.map(\.run), differences.map(\.given))
+            throw CommandError("\(folder) was trained with \(saved.joined(separator: " ")), not \(given.joined(separator: " ")); --resume goes on with the run's own settings: leave those out, or start a new run")
+        }
         let epochs = training.epochs ?? state.configuration.epochs
         let mustFinish = state.epochsDone + (state.epochProgress.batchesDone > 0 ? 1 : 0)
         guard epochs >= mustFinish else {

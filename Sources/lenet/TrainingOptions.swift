@@ -9,8 +9,12 @@ extension ModelVariant: ExpressibleByArgument {}
 struct WorkOptions: ParsableArguments {
     @OptionGroup var data: DataOptions
 
-    @Option(help: "Images per batch (for evaluation too: the loss is the mean of per-batch means).")
-    var batchSize = 32
+    // Optional so that `train --resume` can tell a batch size given from the default.
+    @Option(name: .customLong("batch-size"),
+            help: "Images per batch (for evaluation too: the loss is the mean of per-batch means). (default: \(TrainingConfiguration().batchSize))")
+    var givenBatchSize: Int?
+
+    var batchSize: Int { givenBatchSize ?? TrainingConfiguration().batchSize }
 
     @Option(help: "Compute threads (default: every core, \(ComputeDevice.availableCores) here).")
     var threads: Int?
@@ -43,23 +47,27 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Epochs to train (default 8; with --resume, the total the run was started with).")
     var epochs: Int?
 
-    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "SGD learning rate.")
-    var learningRate: Float = 0.01
+    // The settings below are optional, their defaults (the tutorial's, from
+    // TrainingConfiguration) applied in `configuration`: `train --resume` refuses the ones
+    // given that differ from the run's, and must tell them from defaults.
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")],
+            help: "SGD learning rate. (default: \(TrainingConfiguration().learningRate))")
+    var learningRate: Float?
 
-    @Option(help: "SGD momentum.")
-    var momentum: Float = 0
+    @Option(help: "SGD momentum. (default: \(TrainingConfiguration().momentum))")
+    var momentum: Float?
 
-    @Option(help: "SGD weight decay (L2).")
-    var weightDecay: Float = 0
+    @Option(help: "SGD weight decay (L2). (default: \(TrainingConfiguration().weightDecay))")
+    var weightDecay: Float?
 
-    @Option(help: "Seed for initialisation, shuffling and dropout.")
-    var seed: UInt64 = 0
+    @Option(help: "Seed for initialisation, shuffling and dropout. (default: \(TrainingConfiguration().seed))")
+    var seed: UInt64?
 
     func validate() throws {
         guard epochs ?? 1 >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--lr must be a positive number") }
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
-        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
+        if let learningRate, !(learningRate > 0 && learningRate.isFinite) { throw ValidationError("--lr must be a positive number") }
+        if let momentum, !(momentum >= 0 && momentum < 1) { throw ValidationError("--momentum must be in [0, 1)") }
+        if let weightDecay, !(weightDecay >= 0) { throw ValidationError("--weight-decay must not be negative") }
     }
 
     func configuration(model: ModelVariant, batchSize: Int) -> TrainingConfiguration {
@@ -67,11 +75,28 @@ struct TrainingOptions: ParsableArguments {
         configuration.model = model
         configuration.epochs = epochs ?? configuration.epochs
         configuration.batchSize = batchSize
-        configuration.learningRate = learningRate
-        configuration.momentum = momentum
-        configuration.weightDecay = weightDecay
-        configuration.seed = seed
+        configuration.learningRate = learningRate ?? configuration.learningRate
+        configuration.momentum = momentum ?? configuration.momentum
+        configuration.weightDecay = weightDecay ?? configuration.weightDecay
+        configuration.seed = seed ?? configuration.seed
         return configuration
+    }
+
+    /// The settings given on the command line that differ from `run`'s, each as
+    /// (the run's, the one given): `--lr 0.01`, `--lr 0.1`. Epochs are not a setting of
+    /// the run here: with --resume they are the new total.
+    func differences(from run: TrainingConfiguration, model: ModelVariant?, batchSize: Int?) -> [(run: String, given: String)] {
+        var differences: [(run: String, given: String)] = []
+        func compare<T: Equatable>(_ option: String, _ given: T?, _ saved: T, _ text: (T) -> String) {
+            if let given, given != saved { differences.append(("\(option) \(text(saved))", "\(option) \(text(given))")) }
+        }
+        compare("--model", model, run.model, \.rawValue)
+        compare("--batch-size", batchSize, run.batchSize) { String($0) }
+        compare("--lr", learningRate, run.learningRate) { String($0) }
+        compare("--momentum", momentum, run.momentum) { String($0) }
+        compare("--weight-decay", weightDecay, run.weightDecay) { String($0) }
+        compare("--seed", seed, run.seed) { String($0) }
+        return differences
     }
 }
 
@@ -94,23 +119,34 @@ func validateBatchSize(_ batchSize: Int) throws {
 func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String) throws -> Double {
     let start = Date()
     StopRequest.install()
+    // Resumed: the state is what counts, and a kill during the last save may have left
+    // the other files behind it; written again from it, they all tell its epoch.
+    if !trainer.history.isEmpty { try saveEpochFiles(trainer, folder: folder, state: false) }
     let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
     let outcome = try trainer.run(stoppingWhen: { StopRequest.isRequested }) { record in
         progress?.clear()
         print(record.line)
         fflush(nil)  // one line per epoch, visible at once through pipes
-        try RunCheckpoints(directory: folder).save(trainer)  // last, best, state: each atomic
-        try RunFolder.writeHistory(trainer.history, to: folder)
-        try RunReportFiles.writeCurves(trainer.history, to: folder)
+        try saveEpochFiles(trainer, folder: folder, state: true)
     }
     progress?.clear()
     if outcome == .stopped { try stopResumably(trainer, folder: folder, resumeCommand: resumeCommand) }
+    if case .diverged(let epoch) = outcome { throw divergence(epoch: epoch, trainer: trainer, folder: folder) }
     let seconds = Date().timeIntervalSince(start)
     print("Done")
     print("Run time: \(formatRunTime(seconds: seconds))")
     fflush(nil)
     printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
     return seconds
+}
+
+/// The files of a finished epoch, each written atomically, the state first (the commit
+/// point a resume starts from), then last, best, the history and the curves.
+private func saveEpochFiles(_ trainer: Trainer, folder: String, state: Bool) throws {
+    let checkpoints = RunCheckpoints(directory: folder)
+    try state ? checkpoints.save(trainer) : checkpoints.restoreCheckpoints(trainer)
+    try RunFolder.writeHistory(trainer.history, to: folder)
+    try RunReportFiles.writeCurves(trainer.history, to: folder)
 }
 
 /// Saves the state where training stopped, says where and how to go on, and exits 130
@@ -124,6 +160,14 @@ private func stopResumably(_ trainer: Trainer, folder: String, resumeCommand: St
     printToStandardError("Interrupted \(position); saved \(checkpoints.statePath)")
     printToStandardError("Resume with: \(resumeCommand)")
     throw ExitCode(130)
+}
+
+/// Why a run stopped at a non-finite loss and what the folder still holds: the trainer
+/// returned before saving anything of that epoch (a resumed run's state may be mid-epoch).
+private func divergence(epoch: Int, trainer: Trainer, folder: String) -> CommandError {
+    let saved = FileManager.default.fileExists(atPath: RunCheckpoints(directory: folder).statePath)
+    let kept = saved ? "\(folder) keeps its files as they were before epoch \(epoch)" : "nothing was saved"
+    return CommandError("training diverged in epoch \(epoch): the loss is NaN or infinite; \(kept); start a new run with a smaller --lr than \(trainer.configuration.learningRate)")
 }
 
 /// `lenet train --resume FOLDER` with the data options the run was started with.

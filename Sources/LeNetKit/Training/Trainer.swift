@@ -117,17 +117,28 @@ public final class Trainer {
         case finished
         /// `shouldStop` said yes: `state()` holds the run where it stopped.
         case stopped
+        /// Epoch `epoch`'s train or test loss is NaN or infinite (a learning rate too large
+        /// for the model). `onEpoch` was not called for it, so whatever it saved is the
+        /// last finite epoch's; this trainer's weights are not finite and it cannot go on.
+        case diverged(epoch: Int)
     }
 
     /// Trains until `configuration.epochs` are done, calling `onEpoch` after each (to print,
     /// save checkpoints...). `shouldStop` is asked before each epoch and after every step;
     /// when it says yes the run stops there, mid-epoch if need be, and a trainer resumed
-    /// from `state()` goes on exactly as this one would have.
+    /// from `state()` goes on exactly as this one would have. An epoch whose loss is not
+    /// finite ends the run before `onEpoch`, so nothing non-finite is ever handed on to be saved.
     @discardableResult
     public func run(stoppingWhen shouldStop: () -> Bool = { false },
                     onEpoch: (EpochRecord) throws -> Void) rethrows -> Outcome {
         while history.count < configuration.epochs {
-            guard !shouldStop(), let record = runEpoch(stoppingWhen: shouldStop) else { return .stopped }
+            guard !shouldStop(), let record = runEpoch(stoppingWhen: shouldStop) else {
+                // A stop mid-epoch after the loss went non-finite: saving that state would
+                // replace the last finite one with one that cannot be resumed.
+                let progress = epochProgress
+                return progress.trainLossSum.isFinite ? .stopped : .diverged(epoch: history.count + 1)
+            }
+            guard record.trainLoss.isFinite, record.testLoss.isFinite else { return .diverged(epoch: record.epoch) }
             try onEpoch(record)
         }
         return .finished

@@ -297,16 +297,32 @@ public struct RunCheckpoints: Sendable {
     public var bestPath: String { (directory as NSString).appendingPathComponent("best.safetensors") }
     public var statePath: String { (directory as NSString).appendingPathComponent("state.safetensors") }
 
-    /// Saves after an epoch: last, best when it improved, then the state (written last,
-    /// so a state on disk never runs ahead of the checkpoints).
+    /// Saves after an epoch: the state first, then last, and best when it improved. The
+    /// state is the commit point: a kill between these writes leaves last and best behind
+    /// the state, never ahead of it, and `restoreCheckpoints` (called on resume) writes them
+    /// again from it. (Written after them, a state killed before its rename was a run that
+    /// a resume to the run's own total would call finished, with `last` an epoch ahead.)
     public func save(_ trainer: Trainer) throws {
         let state = try trainer.state()
-        try state.model.write(to: lastPath)
+        try state.write(to: statePath)
+        try writeCheckpoints(trainer, model: state.model)
+    }
+
+    /// Writes last and best again for a trainer just resumed between epochs, as the save
+    /// after its last epoch wrote them: whatever a kill during that save left, they then
+    /// tell the state's epoch. Mid-epoch there is nothing to do: that state is saved only
+    /// after its epoch's checkpoints were complete.
+    public func restoreCheckpoints(_ trainer: Trainer) throws {
+        guard !trainer.history.isEmpty, trainer.epochProgress.batchesDone == 0 else { return }
+        try writeCheckpoints(trainer, model: trainer.checkpoint())
+    }
+
+    private func writeCheckpoints(_ trainer: Trainer, model: Checkpoint) throws {
+        try model.write(to: lastPath)
         if let latest = trainer.history.last,
            !trainer.history.dropLast().contains(where: { $0.testAccuracy >= latest.testAccuracy }) {
-            try state.model.write(to: bestPath)
+            try model.write(to: bestPath)
         }
-        try state.write(to: statePath)
     }
 
     /// Saves the state alone, for a run stopped anywhere (mid-epoch after an interrupt):

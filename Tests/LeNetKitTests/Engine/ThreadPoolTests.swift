@@ -70,6 +70,22 @@ import Testing
         }
     }
 
+    /// A worker the system refuses to start (a thread or process limit) leaves a pool of the
+    /// threads it got, which runs every task once with the same results; the pool used to
+    /// wait for ever for a thread that never started.
+    @Test(arguments: [1, 2, 5])
+    func aPoolRunsWithTheThreadsItGot(refusedWorker: Int) {
+        let pool = ThreadPool(threadCount: 8, refuseStart: { $0 == refusedWorker })
+        #expect(pool.threadCount == refusedWorker)
+        let tasks = 64, work = Work(tasks: tasks)
+        for task in 0..<tasks { work.input[task] = task * 3 }
+        pool.run(work, tasks: tasks)
+        #expect((0..<tasks).allSatisfy { work.output[$0] == $0 * 6 + 1 }, "\(Array(work.output))")
+        #if os(Linux)
+        #expect(Set((0..<tasks).map { work.threads[$0] }).count == refusedWorker, "tasks ran on threads \(Array(work.threads))")
+        #endif
+    }
+
     #if os(Linux)
     @Test func releasingThePoolStopsItsThreads() async throws {
         let tasks = 8

@@ -22,16 +22,43 @@ final class ThreadPool: @unchecked Sendable {
     let threadCount: Int
     private let coordinator: Coordinator
 
-    /// `threadCount` threads in all, the calling thread included.
-    init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        self.threadCount = max(1, threadCount)
-        let coordinator = Coordinator(threadCount: self.threadCount)
-        self.coordinator = coordinator
-        for worker in 1..<self.threadCount {
-            let thread = Thread { coordinator.workerLoop(worker) }
-            thread.stackSize = 1 << 20
-            thread.start()
+    /// `threadCount` threads in all, the calling thread included, or fewer when the system
+    /// refuses to start more (a thread or process limit): then the pool runs with the
+    /// threads it got. That costs speed only: callers cut their work into fixed tasks, so
+    /// results do not depend on the thread count, and a run that has started is not lost
+    /// for want of a thread. (Foundation's `Thread` gives no error: a worker that never
+    /// started left the caller waiting for it for ever.)
+    ///
+    /// `refuseStart` is for tests: worker N (1...) is treated as refused by the system when it says yes.
+    init(threadCount: Int = ProcessInfo.processInfo.activeProcessorCount, refuseStart: (Int) -> Bool = { _ in false }) {
+        let requested = max(1, threadCount)
+        let coordinator = Coordinator(threadCount: requested)
+        var started = 0
+        for worker in 1..<requested {
+            guard !refuseStart(worker), Self.startThread(running: { coordinator.workerLoop(worker) }) else { break }
+            started += 1
         }
+        coordinator.settle(workers: started)
+        self.threadCount = started + 1
+        self.coordinator = coordinator
+    }
+
+    /// Starts a detached thread with a 1 MiB stack running `body`; false when pthread_create fails.
+    private static func startThread(running body: @escaping () -> Void) -> Bool {
+        final class Body { let run: () -> Void; init(_ run: @escaping () -> Void) { self.run = run } }
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 1 << 20)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, &attributes, { context in
+            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        if result != 0 { Unmanaged<Body>.fromOpaque(context).release() }
+        return result == 0
     }
 
     deinit { coordinator.shutDown() }
@@ -50,7 +77,8 @@ final class ThreadPool: @unchecked Sendable {
 /// worker thread holds a strong reference to it, so it is freed (and the mutex and
 /// conditions destroyed) only after the last worker has returned.
 private final class Coordinator: @unchecked Sendable {
-    let threadCount: Int
+    /// Threads in all, the caller included; `settle` sets the number actually started.
+    private var threadCount: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let workAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let workDone = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -71,6 +99,14 @@ private final class Coordinator: @unchecked Sendable {
         pthread_cond_init(workDone, nil)
     }
 
+    /// Records how many workers started, before any `run`: the tasks are dealt among those.
+    func settle(workers: Int) {
+        pthread_mutex_lock(mutex)
+        threadCount = workers + 1
+        liveWorkers = workers
+        pthread_mutex_unlock(mutex)
+    }
+
     deinit {
         pthread_cond_destroy(workAvailable)
         pthread_cond_destroy(workDone)
@@ -85,6 +121,7 @@ private final class Coordinator: @unchecked Sendable {
     /// workers, and the workers' writes to the caller afterwards: both pass through `mutex`.
     func run(_ work: some ParallelWork, tasks count: Int) {
         pthread_mutex_lock(mutex)
+        let threadCount = self.threadCount
         job = work
         taskCount = count
         busyWorkers = threadCount - 1
@@ -118,12 +155,12 @@ private final class Coordinator: @unchecked Sendable {
             if shuttingDown { break }
             seenGeneration = generation
             let work = job
-            let count = taskCount
+            let count = taskCount, stride = threadCount
             pthread_mutex_unlock(mutex)
 
             if let work {
                 var task = worker
-                while task < count { work.run(task: task); task += threadCount }
+                while task < count { work.run(task: task); task += stride }
             }
 
             pthread_mutex_lock(mutex)

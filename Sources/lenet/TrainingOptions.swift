@@ -9,10 +9,10 @@ extension ModelVariant: ExpressibleByArgument {}
 struct WorkOptions: ParsableArguments {
     @OptionGroup var data: DataOptions
 
-    @Option(help: "Images per batch (for evaluation too: the loss is the mean of per-batch means).")
+    @Option(parsing: .unconditional, help: "Images per batch (for evaluation too: the loss is the mean of per-batch means).")
     var batchSize = 32
 
-    @Option(help: "Compute threads (default: every core, \(ComputeDevice.availableCores) here).")
+    @Option(parsing: .unconditional, help: "Compute threads (default: every core, \(ComputeDevice.availableCores) here).")
     var threads: Int?
 
     @Flag(help: "Never download; fail if the data files are missing.")
@@ -40,19 +40,19 @@ struct WorkOptions: ParsableArguments {
 
 /// The flags `train` and `experiment` share besides `WorkOptions`; defaults are the tutorial's settings.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Epochs to train (default 8; with --resume, the total the run was started with).")
+    @Option(parsing: .unconditional, help: "Epochs to train (default: 8).")
     var epochs: Int?
 
-    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "SGD learning rate.")
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], parsing: .unconditional, help: "SGD learning rate.")
     var learningRate: Float = 0.01
 
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum.")
     var momentum: Float = 0
 
-    @Option(help: "SGD weight decay (L2).")
+    @Option(parsing: .unconditional, help: "SGD weight decay (L2).")
     var weightDecay: Float = 0
 
-    @Option(help: "Seed for initialisation, shuffling and dropout.")
+    @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling and dropout.")
     var seed: UInt64 = 0
 
     func validate() throws {
@@ -62,8 +62,9 @@ struct TrainingOptions: ParsableArguments {
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
     }
 
-    func configuration(model: ModelVariant, batchSize: Int) -> TrainingConfiguration {
+    func configuration(model: ModelVariant, batchSize: Int, batchLimit: Int? = nil) -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
+        configuration.batchLimit = batchLimit
         configuration.model = model
         configuration.epochs = epochs ?? configuration.epochs
         configuration.batchSize = batchSize
@@ -89,12 +90,13 @@ func validateBatchSize(_ batchSize: Int) throws {
 /// `Done`, the run time and the report. Returns the seconds of the whole run.
 ///
 /// Ctrl-C or SIGTERM stops it after the current step: the state is saved (mid-epoch if
-/// need be), `resumeCommand` is printed and it throws exit code 130.
+/// need be), `resumeCommand` is printed and it throws exit code 130. `quiet`: no progress
+/// line and no `Report:` line.
 @discardableResult
-func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String) throws -> Double {
+func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String, quiet: Bool = false) throws -> Double {
     let start = Date()
     StopRequest.install()
-    let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
+    let progress = quiet ? nil : RunReportFiles.attachProgress(to: trainer)  // only on a terminal
     let outcome = try trainer.run(stoppingWhen: { StopRequest.isRequested }) { record in
         progress?.clear()
         print(record.line)
@@ -109,7 +111,8 @@ func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String)
     print("Done")
     print("Run time: \(formatRunTime(seconds: seconds))")
     fflush(nil)
-    printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
+    let report = try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)
+    if !quiet { printToStandardError("Report: " + report) }
     return seconds
 }
 
@@ -126,18 +129,11 @@ private func stopResumably(_ trainer: Trainer, folder: String, resumeCommand: St
     throw ExitCode(130)
 }
 
-/// `lenet train --resume FOLDER` with the data options the run was started with.
+/// `lenet train --resume FOLDER` (lenet named as the user ran it) with the data options
+/// the run was started with.
 func resumeCommand(folder: String, data: DataOptions) -> String {
-    var words = ["lenet", "train", "--resume", folder]
+    var words = ["train", "--resume", folder]
     if let directory = data.dataDirectory { words += ["--data-dir", directory] }
     if data.dataset != .mnist { words += ["--dataset", data.dataset.rawValue] }
-    return words.map(shellQuoted).joined(separator: " ")
-}
-
-/// `word` as a shell reads it back: as it is when it is plain, else in single quotes.
-private func shellQuoted(_ word: String) -> String {
-    let plain = !word.isEmpty && word.unicodeScalars.allSatisfy {
-        CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0)
-    }
-    return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    return Invocation.command(words)
 }

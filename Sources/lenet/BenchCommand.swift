@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "lenet or lenet-bn.")
     var model: ModelVariant = .lenet
 
-    @Option(help: "Inference batch size.")
+    @Option(parsing: .unconditional, help: "Inference batch size.")
     var inferenceBatchSize = 1000
 
     func validate() throws {

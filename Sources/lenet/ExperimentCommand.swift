@@ -10,6 +10,7 @@ struct ExperimentCommand: ParsableCommand {
 
     @OptionGroup var work: WorkOptions
     @OptionGroup var training: TrainingOptions
+    @OptionGroup var runOptions: RunOptions
 
     @Option(help: "Run folder: the comparison report, and one subfolder per model; new or empty unless --overwrite. Default: runs/<yyyyMMdd-HHmmss-SSS>-experiment.")
     var output: String?
@@ -21,17 +22,29 @@ struct ExperimentCommand: ParsableCommand {
         // An unwritable or busy folder is reported before any download or training. Each
         // model's subfolder is locked too, against a `train --resume` of it meanwhile.
         let output = try RunFolder.prepare(output: self.output, overwrite: overwrite, name: "experiment")
+        do {
+            try experiment(in: output)
+        } catch {
+            RunFolder.removeUnusedFolders()  // a start that failed leaves no empty run folders behind
+            throw error
+        }
+    }
+
+    private func experiment(in output: String) throws {
         let folders = ModelVariant.allCases.map { (output as NSString).appendingPathComponent($0.rawValue) }
         for folder in folders { try RunFolder.prepare(folder, overwrite: true) }
         let dataset = try work.loadDataset()
+        let configuration = { (model: ModelVariant) in
+            training.configuration(model: model, batchSize: work.batchSize, batchLimit: runOptions.batchLimit)
+        }
         var rows: [(ModelVariant, [EpochRecord], Double)] = []
         var reportRuns: [ComparisonReport.Run] = []
         for (model, folder) in zip(ModelVariant.allCases, folders) {
             print("== \(model.rawValue)")
-            let trainer = try Trainer(configuration: training.configuration(model: model, batchSize: work.batchSize),
-                                      dataset: dataset, device: work.device)
+            let trainer = try Trainer(configuration: configuration(model), dataset: dataset, device: work.device)
             // Stopped, one model can be finished with `lenet train --resume`; the comparison needs a new experiment.
-            let seconds = try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: work.data))
+            let seconds = try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: work.data),
+                                               quiet: runOptions.quiet)
             rows.append((model, trainer.history, seconds))
             reportRuns.append(.init(name: model.rawValue, history: trainer.history, seconds: seconds,
                                     summary: ModelSummary(definition: trainer.network.definition, batchSize: work.batchSize),
@@ -41,9 +54,9 @@ struct ExperimentCommand: ParsableCommand {
         print("")
         print(table)
         fflush(nil)
-        let report = try RunReportFiles.writeComparison(runs: reportRuns, table: table, configuration: training.configuration(model: .lenet, batchSize: work.batchSize),
+        let report = try RunReportFiles.writeComparison(runs: reportRuns, table: table, configuration: configuration(.lenet),
                                                         device: work.device,
                                                         dataset: dataset, folder: output)
-        printToStandardError("Report: \(report)")
+        if !runOptions.quiet { printToStandardError("Report: \(report)") }
     }
 }

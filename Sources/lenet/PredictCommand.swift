@@ -22,10 +22,10 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "Image files, or directories of them.")
     var images: [String]
 
-    @Flag(help: "One JSON object per line and image: {\"file\", \"digit\", \"probabilities\"}.")
+    @Flag(help: "One JSON object per line and image: {\"file\", \"digit\", \"probabilities\", \"top\"}, where top lists the --top most likely digits as {\"digit\", \"probability\"}.")
     var json = false
 
-    @Option(help: "How many of the most likely digits to print (1-10).")
+    @Option(parsing: .unconditional, help: "How many of the most likely digits to print (1-10).")
     var top = 3
 
     @Flag(help: "Draw the 28x28 image the network saw in the terminal.")
@@ -46,7 +46,7 @@ struct PredictCommand: ParsableCommand {
                 }
                 let (prepared, prediction) = try predictor.predict(contentsOf: path)
                 if json {
-                    print(prediction.jsonLine(file: path))
+                    print(prediction.jsonLine(file: path, top: top))
                 } else {
                     let ranked = prediction.top(top).map { "\($0.digit) (\(String(format: "%.1f%%", $0.probability * 100)))" }
                     print("\(path): \(ranked.joined(separator: "  "))")
@@ -57,7 +57,7 @@ struct PredictCommand: ParsableCommand {
                 }
             } catch {
                 failures += 1
-                printToStandardError("error: \(error)")
+                printToStandardError("Error: \(error)")
             }
         }
         if failures > 0 {

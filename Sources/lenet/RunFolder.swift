@@ -21,6 +21,8 @@ enum RunFolder {
 
     /// The lock files this process holds; a lock lasts until the process ends.
     private static let held = Mutex<[Int32]>([])
+    /// The folders this process created (run folders and their missing parents), in order.
+    private static let created = Mutex<[String]>([])
 
     /// The folder of a run, ready before any download or training: the given one (`--resume`:
     /// it must hold the run; `--output`: new or empty unless `overwrite`), else a new default
@@ -41,6 +43,7 @@ enum RunFolder {
             let path = defaultPath(name: name, now: start.addingTimeInterval(Double(millisecond) / 1000))
             try makeParents(of: path)
             if mkdir(path, 0o755) == 0 {
+                created.withLock { $0.append(path) }
                 try lock(path)
                 return path
             }
@@ -65,14 +68,28 @@ enum RunFolder {
             if !entries.isEmpty && !overwrite {
                 unlock(fd)
                 throw CommandError("\(path): the run folder already holds a run or other files; replace it with --overwrite "
-                                   + "or choose another --output (a stopped training run goes on with `lenet train --resume \(path)`)")
+                                   + "or choose another --output (a stopped training run goes on with `\(Invocation.command(["train", "--resume", path]))`)")
             }
             if overwrite {
                 for name in runFiles { unlink((path as NSString).appendingPathComponent(name)) }
             }
             return
         }
+        created.withLock { $0.append(path) }
         try lock(path)
+    }
+
+    /// After a run that failed before its first save: removes the folders this process
+    /// created that hold nothing but the lock file, newest first (so a `runs/` made for the
+    /// run goes too when it is empty). A folder the user made, or one with any other file,
+    /// stays as it is.
+    static func removeUnusedFolders() {
+        for path in created.withLock({ folders in defer { folders = [] }; return folders }).reversed() {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? ["?"]
+            guard entries.allSatisfy({ $0 == lockName }) else { continue }
+            if !entries.isEmpty { unlink((path as NSString).appendingPathComponent(lockName)) }
+            rmdir(path)  // fails, harmlessly, if anything appeared meanwhile
+        }
     }
 
     /// Locks `path` for this process (flock on its lock file), or says which run holds it;
@@ -106,13 +123,30 @@ enum RunFolder {
     }
 
     private static func makeParents(of path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = parentFolder(of: path)
         guard !parent.isEmpty else { return }
+        var missing: [String] = []  // the parents that do not exist yet, innermost first
+        var ancestor = parent
+        while !ancestor.isEmpty, ancestor != "/", !FileManager.default.fileExists(atPath: ancestor) {
+            missing.append(ancestor)
+            ancestor = parentFolder(of: ancestor)
+        }
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
             throw cannotCreate(path, error.localizedDescription)
         }
+        created.withLock { $0 += missing.reversed() }
+    }
+
+    /// The folder part of `path`: "a/b" for "a/b/run", "/" for "/run", "" for a bare name.
+    /// Worked out here because this Foundation's `NSString.deletingLastPathComponent` traps
+    /// on a one-character name (`--output a`).
+    static func parentFolder(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
     }
 
     private static func cannotCreate(_ path: String, _ reason: String) -> CommandError {
@@ -121,7 +155,7 @@ enum RunFolder {
 
     /// Checks that the file `path` can be written, before the work whose result it is.
     static func checkCanWrite(file path: String) throws {
-        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let folder = parentFolder(of: path).isEmpty ? "." : parentFolder(of: path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) else {
             throw CommandError("\(path): cannot write: the folder \(folder) does not exist")

@@ -44,8 +44,8 @@ enum RunReportFiles {
             history: trainer.history, runSeconds: runSeconds, classNames: dataset.kind.classNames, results: results,
             samples: ReportImage.samples(samples, limit: 20, classNames: dataset.kind.classNames),
             samplesNote: "The first \(min(20, samples.count)) images of the first training batch (batch size \(configuration.batchSize), "
-                + "seed \(configuration.seed)), as `lenet samples --seed \(configuration.seed) --batch-size \(configuration.batchSize)` shows them.",
-            timings: timings, trainImages: dataset.train.count)
+                + "seed \(configuration.seed)), as `\(Invocation.command(["samples", "--seed", "\(configuration.seed)", "--batch-size", "\(configuration.batchSize)"]))` shows them.",
+            timings: timings, trainImages: trainer.imagesPerEpoch)
         try writeCurves(trainer.history, to: folder)
         return try write(try report.html(), to: folder, name: "report.html")
     }
@@ -63,15 +63,19 @@ enum RunReportFiles {
     }
 
     static func settings(_ c: TrainingConfiguration, device: ComputeDevice, dataset: Dataset, folder: String) -> [ReportField] {
-        [
+        var fields: [ReportField] = [
             .init("Model", c.model.rawValue), .init("Epochs", "\(c.epochs)"), .init("Batch size", "\(c.batchSize)"),
             .init("Learning rate", "\(c.learningRate)"), .init("Momentum", "\(c.momentum)"),
             .init("Weight decay", "\(c.weightDecay)"), .init("Seed", "\(c.seed)"), .init("Device", device.name),
             .init("Dataset", "\(dataset.kind.rawValue) (\(dataset.train.count) train, \(dataset.test.count) test)"),
             .init("Data directory", dataset.directory), .init("Run folder", folder),
-            .init("Command", CommandLine.arguments.joined(separator: " ")),
+            .init("Command", Invocation.typed),
             .init("Report written", ISO8601DateFormatter().string(from: Date())),
         ]
+        if let limit = c.batchLimit {  // a smoke run says so beside its figures
+            fields.insert(.init("Batch limit", "the first \(limit) training and test batch\(limit == 1 ? "" : "es") of each epoch"), at: 3)
+        }
+        return fields
     }
 
     @discardableResult

@@ -27,17 +27,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).")
     var host = "127.0.0.1"
 
-    @Option(help: "Port (0: any free port, printed on start).")
+    @Option(parsing: .unconditional, help: "Port (0: any free port, printed on start).")
     var port = 8080
 
-    @Option(help: "Seconds after which an idle connection, or one still sending its request, is closed.")
+    @Option(parsing: .unconditional, help: "Seconds after which an idle connection, or one still sending its request, is closed.")
     var idleTimeout = 30
 
-    @Option(help: "Predictions computed at once (default: every core); more wait their turn.")
-    var maxPredictions = min(256, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(name: .customLong("max-predictions"), parsing: .unconditional,
+            help: "Predictions computed at once (default: every core, \(ServeCommand.cores) here); more wait their turn.")
+    var maxPredictionsOption: Int?
 
-    @Option(help: "Predictions that may wait their turn; beyond them the answer is 503.")
+    @Option(parsing: .unconditional, help: "Predictions that may wait their turn; beyond them the answer is 503.")
     var maxWaiting = 256
+
+    private static var cores: Int { min(256, ProcessInfo.processInfo.activeProcessorCount) }
+    var maxPredictions: Int { maxPredictionsOption ?? Self.cores }
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
@@ -243,12 +247,14 @@ enum DrawPage {
   #digit { font-size: 3em; font-weight: bold; min-height: 1.2em; }
   button { font-size: 1em; padding: 0.3em 1em; }
   #status { color: #a00; min-height: 1.2em; }
+  #hint { color: #555; margin: 0 0 0.5em; }
 </style>
 </head>
 <body>
 <h1>Draw a digit</h1>
 <main>
   <div>
+    <p id="hint">Draw one digit (0 to 9) in the white box with the mouse, a pen or a finger; the guess updates as you draw.</p>
     <canvas id="pad" width="280" height="280"></canvas><br>
     <button id="clear" type="button">Clear</button>
     <p id="status"></p>
@@ -267,7 +273,7 @@ enum DrawPage {
 const pad = document.getElementById("pad"), ctx = pad.getContext("2d");
 const preview = document.getElementById("preview").getContext("2d");
 const bars = document.getElementById("bars"), digitOut = document.getElementById("digit");
-const statusOut = document.getElementById("status");
+const statusOut = document.getElementById("status"), hint = document.getElementById("hint");
 const rows = [];
 for (let d = 0; d < 10; d++) {
   const tr = bars.insertRow(), label = tr.insertCell(), cell = tr.insertCell(), value = tr.insertCell();
@@ -280,7 +286,7 @@ function clearPad() {
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, pad.width, pad.height);
   preview.clearRect(0, 0, 28, 28); digitOut.textContent = ""; statusOut.textContent = "";
   for (const r of rows) { r.bar.style.width = "0px"; r.value.textContent = ""; r.tr.className = ""; }
-  inked = false;
+  inked = false; hint.style.visibility = "visible";
 }
 let drawing = false, last = null, inked = false, busy = false, again = false;
 function point(e) {
@@ -290,7 +296,7 @@ function point(e) {
 function stroke(to) {
   ctx.strokeStyle = "#000"; ctx.lineWidth = 18; ctx.lineCap = "round"; ctx.lineJoin = "round";
   ctx.beginPath(); ctx.moveTo(last.x, last.y); ctx.lineTo(to.x, to.y); ctx.stroke();
-  last = to; inked = true; schedule();
+  last = to; inked = true; hint.style.visibility = "hidden"; schedule();  // hidden, not removed: the pad must not move mid-stroke
 }
 pad.addEventListener("pointerdown", e => {
   e.preventDefault(); pad.setPointerCapture(e.pointerId); drawing = true; last = point(e); stroke(point(e));

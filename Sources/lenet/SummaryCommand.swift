@@ -10,7 +10,7 @@ struct SummaryCommand: ParsableCommand {
     @Option(help: "lenet (the tutorial's LeNet-5) or lenet-bn (with BatchNorm and Dropout).")
     var model: ModelVariant = .lenet
 
-    @Option(help: "Batch size of the shapes, mult-adds and memory.")
+    @Option(parsing: .unconditional, help: "Batch size of the shapes, mult-adds and memory.")
     var batchSize = 32
 
     func validate() throws {

@@ -16,6 +16,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var work: WorkOptions
     @OptionGroup var training: TrainingOptions
+    @OptionGroup var runOptions: RunOptions
 
     @Option(help: "Run folder for history files and checkpoints (last, best, state); new or empty unless --overwrite. Default: runs/<yyyyMMdd-HHmmss-SSS>-<model>.")
     var output: String?
@@ -23,26 +24,42 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Replace the run in an existing --output folder.")
     var overwrite = false
 
-    @Option(help: ArgumentHelp("Continue the run in RUN_DIR exactly where it stopped; --epochs is the total.", valueName: "RUN_DIR"))
+    @Option(help: ArgumentHelp("Continue the run in RUN_DIR exactly where it stopped, to the run's own total of epochs or to --epochs (the new total).", valueName: "RUN_DIR"))
     var resume: String?
 
     func run() throws {
         if resume != nil && overwrite { throw CommandError("--overwrite starts a new run; leave it out with --resume") }
+        if resume != nil && runOptions.batchLimit != nil {
+            throw CommandError("a resumed run keeps the batch limit it was started with; leave out --limit-batches and --dry-run")
+        }
         // What can be wrong with the run folder is reported before any download or training:
         // the state to resume first (so a mistyped RUN_DIR is not created), then the folder
         // (made or taken, locked against other runs, a real write).
         let resuming = try resume.map { try stateToResume(in: $0) }
-        let folder = try RunFolder.prepare(resume: resume, output: output, overwrite: overwrite, name: model.rawValue)
-        let dataset = try work.loadDataset()
-        let trainer: Trainer
-        if let resuming {
-            trainer = try Trainer(resuming: resuming.state, dataset: dataset, epochs: resuming.epochs, device: work.device)
-        } else {
-            trainer = try Trainer(configuration: training.configuration(model: model, batchSize: work.batchSize),
-                                  dataset: dataset, device: work.device)
+        if let resuming, resuming.state.epochsDone >= resuming.epochs, resuming.state.epochProgress.batchesDone == 0 {
+            let further = resumeCommand(folder: resume ?? "", data: work.data) + " --epochs \(resuming.epochs + 1)"
+            print("Nothing to do: \(resume ?? "") has trained all \(resuming.epochs) epochs; "
+                  + "to train further, give the new total with --epochs: \(further)")
+            return
         }
-        RunReportFiles.printSummary(trainer.configuration)
-        try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: work.data))
+        let folder = try RunFolder.prepare(resume: resume, output: output, overwrite: overwrite, name: model.rawValue)
+        do {
+            let dataset = try work.loadDataset()
+            let trainer: Trainer
+            if let resuming {
+                trainer = try Trainer(resuming: resuming.state, dataset: dataset, epochs: resuming.epochs, device: work.device)
+            } else {
+                trainer = try Trainer(configuration: training.configuration(model: model, batchSize: work.batchSize,
+                                                                            batchLimit: runOptions.batchLimit),
+                                      dataset: dataset, device: work.device)
+            }
+            if !runOptions.quiet { RunReportFiles.printSummary(trainer.configuration) }
+            try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: work.data),
+                                 quiet: runOptions.quiet)
+        } catch {
+            RunFolder.removeUnusedFolders()  // a start that failed leaves no empty run folder behind
+            throw error
+        }
     }
 
     /// The run folder's training state and the total epochs to train it to (--epochs, else
@@ -61,9 +78,13 @@ struct TrainCommand: ParsableCommand {
         guard epochs >= mustFinish else {
             throw CommandError("\(folder) has trained \(state.epochsDone) epochs\(mustFinish > state.epochsDone ? " and part of the next" : ""); --epochs is the total, so ask for at least \(mustFinish)")
         }
+        guard epochs > state.epochsDone || state.epochProgress.batchesDone > 0 else { return (state, epochs) }  // nothing to do
+        let batchSize = state.configuration.batchSize, allBatches = (state.trainCount + batchSize - 1) / batchSize
+        let batches = min(allBatches, state.configuration.batchLimit ?? allBatches)
         let position = state.epochProgress.batchesDone > 0
-            ? "in epoch \(state.epochsDone + 1) after batch \(state.epochProgress.batchesDone)" : "after epoch \(state.epochsDone)"
-        printToStandardError("Resuming \(folder) \(position) of \(epochs)")
+            ? "in epoch \(state.epochsDone + 1) of \(epochs), after batch \(state.epochProgress.batchesDone) of \(batches)"
+            : "after epoch \(state.epochsDone) of \(epochs)"
+        printToStandardError("Resuming \(folder) \(position)")
         return (state, epochs)
     }
 }

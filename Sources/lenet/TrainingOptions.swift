@@ -10,13 +10,13 @@ struct WorkOptions: ParsableArguments {
     @OptionGroup var data: DataOptions
 
     // Optional so that `train --resume` can tell a batch size given from the default.
-    @Option(name: .customLong("batch-size"),
+    @Option(name: .customLong("batch-size"), parsing: .unconditional,
             help: "Images per batch (for evaluation too: the loss is the mean of per-batch means). (default: \(TrainingConfiguration().batchSize))")
     var givenBatchSize: Int?
 
     var batchSize: Int { givenBatchSize ?? TrainingConfiguration().batchSize }
 
-    @Option(help: "Compute threads (default: every core, \(ComputeDevice.availableCores) here).")
+    @Option(parsing: .unconditional, help: "Compute threads (default: every core, \(ComputeDevice.availableCores) here).")
     var threads: Int?
 
     @Flag(help: "Never download; fail if the data files are missing.")
@@ -44,23 +44,23 @@ struct WorkOptions: ParsableArguments {
 
 /// The flags `train` and `experiment` share besides `WorkOptions`; defaults are the tutorial's settings.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Epochs to train (default 8; with --resume, the total the run was started with).")
+    @Option(parsing: .unconditional, help: "Epochs to train (default: 8).")
     var epochs: Int?
 
     // The settings below are optional, their defaults (the tutorial's, from
     // TrainingConfiguration) applied in `configuration`: `train --resume` refuses the ones
     // given that differ from the run's, and must tell them from defaults.
-    @Option(name: [.customLong("lr"), .customLong("learning-rate")],
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], parsing: .unconditional,
             help: "SGD learning rate. (default: \(TrainingConfiguration().learningRate))")
     var learningRate: Float?
 
-    @Option(help: "SGD momentum. (default: \(TrainingConfiguration().momentum))")
+    @Option(parsing: .unconditional, help: "SGD momentum. (default: \(TrainingConfiguration().momentum))")
     var momentum: Float?
 
-    @Option(help: "SGD weight decay (L2). (default: \(TrainingConfiguration().weightDecay))")
+    @Option(parsing: .unconditional, help: "SGD weight decay (L2). (default: \(TrainingConfiguration().weightDecay))")
     var weightDecay: Float?
 
-    @Option(help: "Seed for initialisation, shuffling and dropout. (default: \(TrainingConfiguration().seed))")
+    @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling and dropout. (default: \(TrainingConfiguration().seed))")
     var seed: UInt64?
 
     func validate() throws {
@@ -70,8 +70,9 @@ struct TrainingOptions: ParsableArguments {
         if let weightDecay, !(weightDecay >= 0) { throw ValidationError("--weight-decay must not be negative") }
     }
 
-    func configuration(model: ModelVariant, batchSize: Int) -> TrainingConfiguration {
+    func configuration(model: ModelVariant, batchSize: Int, batchLimit: Int? = nil) -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
+        configuration.batchLimit = batchLimit
         configuration.model = model
         configuration.epochs = epochs ?? configuration.epochs
         configuration.batchSize = batchSize
@@ -114,15 +115,16 @@ func validateBatchSize(_ batchSize: Int) throws {
 /// `Done`, the run time and the report. Returns the seconds of the whole run.
 ///
 /// Ctrl-C or SIGTERM stops it after the current step: the state is saved (mid-epoch if
-/// need be), `resumeCommand` is printed and it throws exit code 130.
+/// need be), `resumeCommand` is printed and it throws exit code 130. `quiet`: no progress
+/// line and no `Report:` line.
 @discardableResult
-func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String) throws -> Double {
+func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String, quiet: Bool = false) throws -> Double {
     let start = Date()
     StopRequest.install()
     // Resumed: the state is what counts, and a kill during the last save may have left
     // the other files behind it; written again from it, they all tell its epoch.
     if !trainer.history.isEmpty { try saveEpochFiles(trainer, folder: folder, state: false) }
-    let progress = RunReportFiles.attachProgress(to: trainer)  // only on a terminal
+    let progress = quiet ? nil : RunReportFiles.attachProgress(to: trainer)  // only on a terminal
     let outcome = try trainer.run(stoppingWhen: { StopRequest.isRequested }) { record in
         progress?.clear()
         print(record.line)
@@ -136,7 +138,8 @@ func trainInRunFolder(_ trainer: Trainer, folder: String, resumeCommand: String)
     print("Done")
     print("Run time: \(formatRunTime(seconds: seconds))")
     fflush(nil)
-    printToStandardError("Report: " + (try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)))
+    let report = try RunReportFiles.writeReport(trainer: trainer, folder: folder, runSeconds: seconds)
+    if !quiet { printToStandardError("Report: " + report) }
     return seconds
 }
 
@@ -170,18 +173,11 @@ private func divergence(epoch: Int, trainer: Trainer, folder: String) -> Command
     return CommandError("training diverged in epoch \(epoch): the loss is NaN or infinite; \(kept); start a new run with a smaller --lr than \(trainer.configuration.learningRate)")
 }
 
-/// `lenet train --resume FOLDER` with the data options the run was started with.
+/// `lenet train --resume FOLDER` (lenet named as the user ran it) with the data options
+/// the run was started with.
 func resumeCommand(folder: String, data: DataOptions) -> String {
-    var words = ["lenet", "train", "--resume", folder]
+    var words = ["train", "--resume", folder]
     if let directory = data.dataDirectory { words += ["--data-dir", directory] }
     if data.dataset != .mnist { words += ["--dataset", data.dataset.rawValue] }
-    return words.map(shellQuoted).joined(separator: " ")
-}
-
-/// `word` as a shell reads it back: as it is when it is plain, else in single quotes.
-private func shellQuoted(_ word: String) -> String {
-    let plain = !word.isEmpty && word.unicodeScalars.allSatisfy {
-        CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%".unicodeScalars.contains($0)
-    }
-    return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    return Invocation.command(words)
 }

@@ -49,6 +49,35 @@ import Testing
         #expect(grid.pixels[5 * grid.width + 5] == 255)
     }
 
+    /// With captions, each image's label is drawn in the digit font under it, dark on white.
+    @Test func gridDrawsEachLabelUnderItsImage() throws {
+        let images = [Float](repeating: 0, count: 3 * 784)  // blank images: only labels are ink
+        let grid = images.withUnsafeBufferPointer {
+            ImageGrid.make(images: $0, count: 3, perRow: 3, scale: 2, gap: 4, captions: ["7", "1", "7"])
+        }
+        #expect(grid.width == 4 + 3 * (56 + 4))
+        #expect(grid.height == 4 + 56 + 4 + 5 * 2 + 4)  // image, gap, label, gap
+        // The label band under image i, as rows of 0 (white) and 1 (ink).
+        func band(_ i: Int) -> [[Int]] {
+            let left = 4 + i * 60, top = 4 + 56 + 4
+            return (0..<10).map { y in (0..<56).map { x in grid.pixels[(top + y) * grid.width + left + x] == 0 ? 1 : 0 } }
+        }
+        #expect(band(0) == band(2) && band(0) != band(1))
+        // "7" is the font's glyph scaled twice, centred under the 56-pixel image: columns 25...30.
+        let seven = band(0).map { Array($0[25..<31]) }
+        #expect(seven[0] == [1, 1, 1, 1, 1, 1] && seven[2] == [0, 0, 0, 0, 1, 1] && seven[9] == [0, 0, 0, 0, 1, 1])
+        #expect(band(0).joined().reduce(0, +) == seven.joined().reduce(0, +))  // nothing drawn elsewhere
+        // Without captions the grid is as before: no label band.
+        let plain = images.withUnsafeBufferPointer { ImageGrid.make(images: $0, count: 3, perRow: 3, scale: 2, gap: 4) }
+        #expect(plain.height == 4 + 56 + 4 && plain.pixels.allSatisfy { $0 == 255 })
+    }
+
+    @Test func terminalDrawingFitsTheWidth() {
+        #expect(TerminalImage.imagesPerLine(columns: 80) == 5)  // 5 x 14 + 4 spaces = 74
+        #expect(TerminalImage.imagesPerLine(columns: 149) == 10)
+        #expect(TerminalImage.imagesPerLine(columns: 10) == 1)
+    }
+
     @Test func terminalDrawingUsesQuadrants() {
         var images = [Float](repeating: 0, count: 2 * 784)
         for j in 0..<784 { images[784 + j] = 1 }

@@ -75,6 +75,9 @@ import Testing
         #expect(settings.contains("Model") && settings.contains("CPU") && settings.contains("Logical cores") && settings.contains("Operating system"))
         let timings = xmlElements(try section(root, "timings"), "th").map { $0.stringValue ?? "" }
         #expect(timings.contains("Run time") && timings.contains("Data loading") && timings.contains("Final test evaluation"))
+        // Times a person reads: 95.5 s, not 0:01:35.500000.
+        let values = xmlElements(try section(root, "timings"), "td").map { $0.stringValue ?? "" }
+        #expect(values.first == "1 min 36 s")
     }
 
     @Test func runReportShowsConfusionMatrixAndPerClassFigures() throws {

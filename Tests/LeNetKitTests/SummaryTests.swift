@@ -75,6 +75,8 @@ import Testing
             #expect(text.split(separator: "\n").contains(Substring(line)), "missing line: \(line)")
         }
         #expect(text.contains("├─BatchNorm2d: 1-2                       [32, 6, 28, 28]           12"))
+        // The top row names the variant, not the plain LeNet.
+        #expect(text.split(separator: "\n")[3] == "LeNet-BN                                 [32, 10]                  --")
     }
 
     @Test func batchSizeScalesShapesAndUnits() {

@@ -92,9 +92,18 @@ public final class Predictor: @unchecked Sendable {
 }
 
 extension Prediction {
-    /// One line of JSON: `{"file": ..., "digit": ..., "probabilities": [10 numbers]}`.
-    public func jsonLine(file: String) -> String {
-        JSONWriter.text(.object([("file", .string(file)), ("digit", JSONValue(digit)),
-                                 ("probabilities", .numbers(probabilities))]), .spaced)
+    /// One line of JSON: `{"file": ..., "digit": ..., "probabilities": [10 numbers]}`, and
+    /// with `top`, `"top": [{"digit": ..., "probability": ...}, ...]`: the `top` most likely
+    /// digits, most likely first, as `top(_:)` ranks them.
+    public func jsonLine(file: String, top: Int? = nil) -> String {
+        var fields: [(String, JSONValue)] = [("file", .string(file)), ("digit", JSONValue(digit)),
+                                             ("probabilities", .numbers(probabilities))]
+        if let top {
+            fields.append(("top", .array(self.top(top).map { ranked in
+                // Written as `probabilities` writes it (a non-finite value as 0).
+                .object([("digit", JSONValue(ranked.digit)), ("probability", (try? JSONValue(ranked.probability)) ?? .number("0"))])
+            })))
+        }
+        return JSONWriter.text(.object(fields), .spaced)
     }
 }

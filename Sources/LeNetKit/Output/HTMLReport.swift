@@ -142,7 +142,7 @@ public struct RunReport: Sendable {
             let best = history.max { $0.testAccuracy < $1.testAccuracy } ?? last
             body += "<p class=\"headline\">Final test accuracy <strong>\(HTML.percent(last.testAccuracy))</strong>"
                 + " (best \(HTML.percent(best.testAccuracy)) at epoch \(best.epoch)) after \(history.count) epoch\(history.count == 1 ? "" : "s")"
-                + " in \(formatRunTime(seconds: runSeconds)).</p>\n"
+                + " in \(formatDuration(seconds: runSeconds)).</p>\n"
         }
         body += "<section id=\"settings\"><h2>Run settings and machine</h2><div class=\"columns\">"
             + HTML.fields(settings, caption: "Settings") + HTML.fields(machine.rows, caption: "Machine") + "</div></section>\n"
@@ -169,7 +169,7 @@ public struct RunReport: Sendable {
     }
 
     var timingRows: [ReportField] {
-        var rows = [ReportField("Run time", formatRunTime(seconds: runSeconds))]
+        var rows = [ReportField("Run time", formatDuration(seconds: runSeconds))]
         if !history.isEmpty {
             let mean = history.map(\.seconds).reduce(0, +) / Double(history.count)
             rows.append(.init("Mean epoch (train + test)", String(format: "%.2f s", mean)))
@@ -246,7 +246,7 @@ public struct ComparisonReport: Sendable {
             + HTML.fields(settings, caption: "Settings") + HTML.fields(machine.rows, caption: "Machine") + "</div></section>\n"
         for run in runs {
             body += "<section class=\"run\"><h2>\(HTML.escape(run.name))</h2>\n"
-                + "<p>Run time \(formatRunTime(seconds: run.seconds)).</p>\n"
+                + "<p>Run time \(formatDuration(seconds: run.seconds)).</p>\n"
                 + HTML.epochTable(run.history, trainImages: nil)
                 + "<pre class=\"summary\">\(HTML.escape(run.summary.text))</pre></section>\n"
         }

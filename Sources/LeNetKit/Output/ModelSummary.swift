@@ -32,8 +32,8 @@ public struct ModelSummary: Sendable {
     public let definition: ModelDefinition
     public let batchSize: Int
     public let rows: [Row]
-    /// The top row's name: the model class.
-    public var modelName: String { "LeNet" }
+    /// The top row's name: the model, as torchinfo names the class (`LeNet`, `LeNet-BN`).
+    public var modelName: String { definition.variant == .lenetBN ? "LeNet-BN" : "LeNet" }
     public var outputShape: [Int] { rows.last?.outputShape ?? [batchSize] + definition.inputShape }
 
     public init(definition: ModelDefinition, batchSize: Int) {

@@ -45,6 +45,12 @@ public enum TerminalImage {
         return text
     }
 
+    /// How many images `render` fits side by side in `columns` characters: each takes half
+    /// its pixel width, with one space between (5 for 80 columns, 10 for 150); at least 1.
+    public static func imagesPerLine(columns: Int, imageColumns: Int = DataSplit.columns) -> Int {
+        max(1, (columns + 1) / ((imageColumns + 1) / 2 + 1))
+    }
+
     /// Without trailing spaces, so copied text stays tidy.
     private static func trimmed(_ line: String) -> String {
         String(line[..<(line.lastIndex { $0 != " " }.map(line.index(after:)) ?? line.startIndex)])

@@ -9,6 +9,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var momentum: Float = 0
     public var weightDecay: Float = 0
     public var seed: UInt64 = 0
+    /// A smoke run: at most this many training batches an epoch (the first ones of its
+    /// shuffled order) and test batches an evaluation. nil (the default): every batch.
+    public var batchLimit: Int? = nil
 
     /// The largest batch accepted: activations are allocated for a whole batch (about
     /// 30 KB per image in training), so this caps them near 2 GB.
@@ -167,7 +170,7 @@ public final class Trainer {
             network.setOrder(trainSampler.order, of: .train)
             network.setTotals(.zero, of: .train)
         }
-        let batchCount = trainSampler.batchCount
+        let batchCount = batchesPerEpoch
         while batchesDone < batchCount {
             let step = UInt64(history.count) * UInt64(batchCount) + UInt64(batchesDone)
             network.trainStep(trainSampler.batchRange(batchesDone), key: StepKey(seed: dropoutSeed, step: step))
@@ -198,8 +201,14 @@ public final class Trainer {
                              seconds: secondsBeforeStop)
     }
 
-    /// Training batches per epoch.
-    public var batchesPerEpoch: Int { trainSampler.batchCount }
+    /// Training batches per epoch (`configuration.batchLimit` at most).
+    public var batchesPerEpoch: Int { Self.limited(trainSampler.batchCount, configuration.batchLimit) }
+
+    /// Training images per epoch: the dataset's, or those of the first `batchLimit` batches.
+    public var imagesPerEpoch: Int { min(dataset.train.count, batchesPerEpoch * configuration.batchSize) }
+
+    /// `batches`, or `limit` when that is fewer.
+    static func limited(_ batches: Int, _ limit: Int?) -> Int { min(batches, max(1, limit ?? batches)) }
 
     private static func seconds(since start: DispatchTime) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
@@ -232,7 +241,8 @@ public final class Trainer {
     /// One pass over the test set in batches, in order; its sums.
     private func evaluateTestSet() -> StepTotals {
         network.setTotals(.zero, of: .test)
-        for batch in testSampler.batches { network.evaluate(batch, of: .test, logits: nil) }
+        let batches = Self.limited(testSampler.batchCount, configuration.batchLimit)
+        for batch in testSampler.batches.prefix(batches) { network.evaluate(batch, of: .test, logits: nil) }
         return network.totals(of: .test)
     }
 }

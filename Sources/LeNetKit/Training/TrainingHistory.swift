@@ -59,8 +59,21 @@ public struct ExperimentComparison {
             let best = row.history.max { $0.testAccuracy < $1.testAccuracy }
                 .map { String(format: "%.2f%% (%d)", $0.testAccuracy * 100, $0.epoch) } ?? "-"
             lines.append(padded(row.model.rawValue, 10) + " " + padded(first, 16) + " " + padded(final, 10) + " "
-                         + padded(best, 18) + " " + formatRunTime(seconds: row.seconds))
+                         + padded(best, 18) + " " + formatDuration(seconds: row.seconds))
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// A duration as a person reads it, rounded to what matters: `0.84 s`, `11.3 s`,
+/// `4 min 05 s`, `1 h 02 min 05 s`. (`formatRunTime` keeps the tutorial's microseconds
+/// for the line `lenet train` prints.)
+public func formatDuration(seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "-" }
+    if seconds < 9.995 { return String(format: "%.2f s", seconds) }
+    if seconds < 59.95 { return String(format: "%.1f s", seconds) }
+    let whole = Int(seconds.rounded())
+    let (hours, minutes, rest) = (whole / 3600, whole / 60 % 60, whole % 60)
+    return hours > 0 ? String(format: "%d h %02d min %02d s", hours, minutes, rest)
+                     : String(format: "%d min %02d s", minutes, rest)
 }

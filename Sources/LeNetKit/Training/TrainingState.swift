@@ -15,8 +15,8 @@ import Foundation
 //   progress.train_correct         I64 []  their losses, their correct predictions
 //   progress.seconds               F64 []  and its time so far
 //   __metadata__                   format, format_version, the configuration (model, epochs,
-//                                  batch_size, learning_rate, momentum, weight_decay, seed),
-//                                  has_velocity, train_count, test_count
+//                                  batch_size, learning_rate, momentum, weight_decay, seed,
+//                                  and batch_limit when one is set), has_velocity, train_count, test_count
 //
 // Numbers in the metadata are written with Swift's shortest round-tripping text, so
 // Float and Double settings come back bit for bit.
@@ -83,6 +83,11 @@ extension TrainingState {
         configuration.momentum = try value("momentum", Float.self)
         configuration.weightDecay = try value("weight_decay", Float.self)
         configuration.seed = try value("seed", UInt64.self)
+        if metadata["batch_limit"] != nil {
+            let limit = try value("batch_limit", Int.self)
+            guard limit >= 1 else { throw fail("metadata batch_limit \(limit) is not a positive number") }
+            configuration.batchLimit = limit
+        }
         guard (1...TrainingConfiguration.maxBatchSize).contains(configuration.batchSize), configuration.epochs >= 0 else {
             throw fail("metadata batch_size \(configuration.batchSize) or epochs \(configuration.epochs) is out of range")
         }
@@ -141,7 +146,8 @@ extension TrainingState {
             EpochRecord(epoch: $0 + 1, trainAccuracy: trainAccuracy[$0], trainLoss: trainLoss[$0],
                         testAccuracy: testAccuracy[$0], testLoss: testLoss[$0], seconds: seconds[$0])
         }
-        let progress = try Self.epochProgress(in: file, trainCount: trainCount, batchSize: configuration.batchSize)
+        let progress = try Self.epochProgress(in: file, trainCount: trainCount, batchSize: configuration.batchSize,
+                                              batchLimit: configuration.batchLimit)
         let known: Set<String> = Set((version == 1 ? ["generator.state"] : []) + ["data_generator.state", "sampler.train_order", "history.epoch"]
             + Self.progressTensors
             + ["train_accuracy", "train_loss", "test_accuracy", "test_loss", "seconds"].map { "history.\($0)" }
@@ -157,7 +163,8 @@ extension TrainingState {
     static let progressTensors = ["batches_done", "train_loss_sum", "train_correct", "seconds"].map { "progress.\($0)" }
 
     /// The `progress.*` tensors, all four or none, checked against the epoch's size.
-    private static func epochProgress(in file: SafeTensorsFile, trainCount: Int, batchSize: Int) throws -> EpochProgress {
+    private static func epochProgress(in file: SafeTensorsFile, trainCount: Int, batchSize: Int,
+                                      batchLimit: Int?) throws -> EpochProgress {
         let present = progressTensors.filter { file.tensors[$0] != nil }
         guard !present.isEmpty else { return EpochProgress() }
         func fail(_ message: String) -> CheckpointError { CheckpointError(file: file.source, message: message) }
@@ -168,7 +175,7 @@ extension TrainingState {
         let correct = Int(try file.int64s("progress.train_correct", shape: [])[0])
         let lossSum = try file.doubles("progress.train_loss_sum", shape: [])[0]
         let seconds = try file.doubles("progress.seconds", shape: [])[0]
-        let batchCount = BatchSampler.batchCount(count: trainCount, batchSize: batchSize)
+        let batchCount = Trainer.limited(BatchSampler.batchCount(count: trainCount, batchSize: batchSize), batchLimit)
         guard batches >= 1, batches < batchCount else {
             throw fail("progress.batches_done is \(batches), expected 1..<\(batchCount) (the batches in an epoch)")
         }
@@ -210,13 +217,14 @@ extension TrainingState {
                 tensors["progress.seconds"] = try SafeTensor(doubles: [epochProgress.seconds], shape: [])
             }
             let c = configuration
-            let metadata = [
+            var metadata = [
                 "format": Self.format, "format_version": String(Self.formatVersion),
                 "model": c.model.rawValue, "epochs": String(c.epochs), "batch_size": String(c.batchSize),
                 "learning_rate": String(c.learningRate), "momentum": String(c.momentum),
                 "weight_decay": String(c.weightDecay), "seed": String(c.seed),
                 "has_velocity": String(hasVelocity), "train_count": String(trainCount), "test_count": String(testCount),
             ]
+            if let limit = c.batchLimit { metadata["batch_limit"] = String(limit) }  // absent from a full run's state
             return SafeTensorsFile(tensors: tensors, metadata: metadata, source: source)
         }
     }

@@ -78,6 +78,11 @@ import Testing
         #expect(outcome.stdout.split(separator: "\n").filter { $0.hasPrefix(files.picture + ":") }.count == 2,
                 "the good pictures were not both classified: \(outcome.stdout)")
         for (path, says) in bad { Self.expectCleanFailure(outcome, naming: path, says: says, "predict \(path)") }
+        // Each error line starts as every other command's does.
+        for path in bad.map(\.path) {
+            let line = outcome.stderr.split(separator: "\n").first { $0.contains(path) } ?? ""
+            #expect(line.hasPrefix("Error: "), "\(line)")
+        }
         #expect(outcome.stderr.contains("\(bad.count) images failed"))
     }
 

@@ -88,6 +88,22 @@ import Testing
         #expect(outcome.stdout.split(separator: "\n").first == "Batch shape: [32, 1, 28, 28]")
         let png = try Data(contentsOf: URL(fileURLWithPath: output))
         #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        // IHDR: 10 images of 56 + 4 across; 2 rows of an image, its label (10 px) and gaps.
+        #expect(Array(png[16..<24]) == [0, 0, 2, 92, 0, 0, 0, 4 + 2 * (56 + 4 + 10 + 4)])  // 604 x 152
+    }
+
+    /// `samples --terminal` fits the drawing to the width: $COLUMNS here (the output is a pipe).
+    @Test func samplesDrawingFitsTheTerminalsWidth() throws {
+        let directory = try DataFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let arguments = ["samples", "--data-dir", (try DataFixtures.mnistDirectory), "--output", directory + "/samples.png", "--terminal"]
+        let narrow = try Self.run(arguments, environment: ["COLUMNS": "50"])
+        #expect(narrow.status == 0, "\(narrow.stderr)")
+        // After the shape and "Wrote" lines, up to the final newline; blank rows of a digit count.
+        let drawing = narrow.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(2).dropLast()
+        #expect(drawing.count == 7 * 15, "\(narrow.stdout)")  // 20 images, 3 a line: 7 lines of images, 15 text lines each
+        #expect(drawing.allSatisfy { $0.count <= 50 }, "\(narrow.stdout)")
+        #expect(drawing.contains { $0.count > 29 })  // 3 images side by side, not 1
     }
 
     @Test func invalidFlagsAreRefusedBeforeAnyWork() throws {

@@ -87,5 +87,12 @@ import Testing
         #expect(object["file"] as? String == "a \"b\".png")
         #expect(object["digit"] as? Int == batched[0].digit)
         #expect((object["probabilities"] as? [Double])?.count == 10)
+        #expect(object["top"] == nil)
+        // With `top`, the same keys and the top digits, most likely first.
+        let ranked = try #require(try JSONSerialization.jsonObject(with: Data(batched[0].jsonLine(file: "x.png", top: 2).utf8)) as? [String: Any])
+        #expect(ranked["digit"] as? Int == batched[0].digit && (ranked["probabilities"] as? [Double])?.count == 10)
+        let top = try #require(ranked["top"] as? [[String: Any]])
+        #expect(top.map { $0["digit"] as? Int } == batched[0].top(2).map { $0.digit })
+        #expect(top.map { ($0["probability"] as? Double).map(Float.init) } == batched[0].top(2).map { $0.probability })
     }
 }

@@ -112,6 +112,9 @@ import Testing
         let server = try Server()
         let page = try await server.request("/")
         #expect(page.0 == 200 && page.1.hasPrefix("text/html"))
+        // Before the first stroke the page says what to do.
+        let html = String(decoding: try await server.rawRequest("/").2, as: UTF8.self)
+        #expect(html.contains("<p id=\"hint\">Draw one digit (0 to 9) in the white box"))
         let health = try await server.request("healthz")
         #expect(health.0 == 200 && health.2["status"] as? String == "ok")
 

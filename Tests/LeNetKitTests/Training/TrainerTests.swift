@@ -64,6 +64,38 @@ import Testing
         #expect(history[1].testLoss < history[0].testLoss)
         #expect(history[1].testLoss < 2.30)
     }
+
+    /// `batchLimit` (`--limit-batches`, `--dry-run`): each epoch trains on its first N
+    /// batches and evaluates the first N test batches; the state keeps the limit, and a run
+    /// without one writes no trace of it.
+    @Test func batchLimitTrainsAndEvaluatesOnlyTheFirstBatches() throws {
+        let full = try DataFixtures.mnist.get()
+        let dataset = Dataset(train: full.train.prefix(1000), test: full.test.prefix(500))
+        var configuration = TrainingConfiguration()
+        configuration.epochs = 2
+        configuration.batchLimit = 3
+        let trainer = try Trainer(configuration: configuration, dataset: dataset, device: .cpu(threads: 1))
+        #expect(trainer.batchesPerEpoch == 3 && trainer.imagesPerEpoch == 96)
+        var steps: [String] = []
+        trainer.onBatch = { done, total in steps.append("\(done)/\(total)") }
+        trainer.runEpoch()
+        #expect(steps == ["1/3", "2/3", "3/3"])
+        // The epoch's test figures are those of the first 3 test batches (96 images) alone.
+        let first = try #require(trainer.history.first)
+        let firstTestBatches = Evaluation(network: trainer.network, split: dataset.test.prefix(96), batchSize: 32)
+        #expect(first.testAccuracy == firstTestBatches.accuracy && abs(first.testLoss - firstTestBatches.loss) < 1e-12)
+        #expect((first.trainAccuracy * 96).rounded() == first.trainAccuracy * 96)
+        trainer.runEpoch()
+        #expect(steps.count == 6 && trainer.history.count == 2)
+
+        let state = try trainer.state()
+        #expect(try state.safeTensorsFile.metadata["batch_limit"] == "3")
+        #expect(try TrainingState(file: state.safeTensorsFile).configuration.batchLimit == 3)
+        configuration.batchLimit = nil
+        let unlimited = try Trainer(configuration: configuration, dataset: dataset, device: .cpu(threads: 1))
+        #expect(unlimited.batchesPerEpoch == 32)
+        #expect(try unlimited.state().safeTensorsFile.metadata["batch_limit"] == nil)
+    }
 }
 
 /// The seed's data order is shared: the first batch `lenet samples` shows is the one training

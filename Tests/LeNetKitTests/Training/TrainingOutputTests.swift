@@ -20,6 +20,14 @@ import Testing
         #expect(formatRunTime(seconds: 3_725.5) == "1:02:05.500000")
     }
 
+    @Test func durationsInReportsAreRoundedToWhatMatters() {
+        #expect(formatDuration(seconds: 0.8449) == "0.84 s")
+        #expect(formatDuration(seconds: 11.279971) == "11.3 s")
+        #expect(formatDuration(seconds: 59.96) == "1 min 00 s")
+        #expect(formatDuration(seconds: 245.4) == "4 min 05 s")
+        #expect(formatDuration(seconds: 3_725.5) == "1 h 02 min 06 s")
+    }
+
     @Test func historyCSVHasOneRowPerEpoch() {
         let csv = TrainingHistory.csv([Self.record, Self.record])
         let lines = csv.split(separator: "\n")

@@ -1,5 +1,5 @@
 import Foundation
-import LeNetKit
+@testable import LeNetKit
 import Testing
 
 /// The one JSON reader and writer (Support/JSON.swift): round trips, escapes, numbers,

@@ -37,6 +37,12 @@ struct TrainCommand: ParsableCommand {
         // (made or taken, locked against other runs, a real write).
         let resuming = try resume.map { try stateToResume(in: $0) }
         if let resuming, resuming.state.epochsDone >= resuming.epochs, resuming.state.epochProgress.batchesDone == 0 {
+            // A kill during the run's last save may have left the other files behind its
+            // state: written again from it (under the folder's lock), they tell its epoch.
+            let folder = try RunFolder.prepare(resume: resume, output: output, overwrite: false, name: model.rawValue)
+            try RunCheckpoints(directory: folder).restoreCheckpoints(from: resuming.state)
+            try RunFolder.writeHistory(resuming.state.history, to: folder)
+            try RunReportFiles.writeCurves(resuming.state.history, to: folder)
             let further = resumeCommand(folder: resume ?? "", data: work.data) + " --epochs \(resuming.epochs + 1)"
             print("Nothing to do: \(resume ?? "") has trained all \(resuming.epochs) epochs; "
                   + "to train further, give the new total with --epochs: \(further)")

@@ -313,7 +313,7 @@ public struct RunCheckpoints: Sendable {
     public func save(_ trainer: Trainer) throws {
         let state = try trainer.state()
         try state.write(to: statePath)
-        try writeCheckpoints(trainer, model: state.model)
+        try writeCheckpoints(history: trainer.history, model: state.model)
     }
 
     /// Writes last and best again for a trainer just resumed between epochs, as the save
@@ -322,13 +322,23 @@ public struct RunCheckpoints: Sendable {
     /// after its epoch's checkpoints were complete.
     public func restoreCheckpoints(_ trainer: Trainer) throws {
         guard !trainer.history.isEmpty, trainer.epochProgress.batchesDone == 0 else { return }
-        try writeCheckpoints(trainer, model: trainer.checkpoint())
+        try writeCheckpoints(history: trainer.history, model: trainer.checkpoint())
     }
 
-    private func writeCheckpoints(_ trainer: Trainer, model: Checkpoint) throws {
+    /// The same from a saved state alone (its model is the checkpoint of its last epoch),
+    /// for a finished run that has nothing left to train.
+    public func restoreCheckpoints(from state: TrainingState) throws {
+        guard !state.history.isEmpty, state.epochProgress.batchesDone == 0 else { return }
+        // The state keeps the tensors; the checkpoint's metadata is made as training makes it.
+        let model = try Checkpoint(store: state.model.parameterStore(), variant: state.configuration.model,
+                                   info: CheckpointInfo(epoch: state.history.count, seed: state.configuration.seed,
+                                                        testAccuracy: state.history.last?.testAccuracy))
+        try writeCheckpoints(history: state.history, model: model)
+    }
+
+    private func writeCheckpoints(history: [EpochRecord], model: Checkpoint) throws {
         try model.write(to: lastPath)
-        if let latest = trainer.history.last,
-           !trainer.history.dropLast().contains(where: { $0.testAccuracy >= latest.testAccuracy }) {
+        if let latest = history.last, !history.dropLast().contains(where: { $0.testAccuracy >= latest.testAccuracy }) {
             try model.write(to: bestPath)
         }
     }

@@ -22,6 +22,12 @@ final class BatchNorm2dLayer: Layer {
         inverseStd = FloatBuffer(count: channels)
     }
 
+    /// The floats `normalized` and `inverseStd` take.
+    static func scratchFloats(inputShape: [Int], maxBatch: Int) -> Int {
+        let channels = inputShape[0], pixels = inputShape[1] * inputShape[2]
+        return maxBatch * channels * pixels + channels
+    }
+
     func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
                  training: Bool, key: StepKey) {
         let shape = BatchNormShape(batch: batch, channels: channels, pixels: pixels)

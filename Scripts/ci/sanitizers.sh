@@ -6,7 +6,7 @@
 # sanitizer, and each writes its reports to a file under <scratch>/sanitizer-logs/, so a
 # report from a child whose stderr a test discards (lenet serve) still fails the run.
 #
-# - Release builds with LENET_SAFETY_CHECKS=1 (Package.swift): -O instead of -Ounchecked,
+# - Release builds with LENET_SAFETY_CHECKS=1 (LeNetKit/Package.swift): -O instead of -Ounchecked,
 #   so Swift's bounds, overflow and exclusivity checks stay on as in a debug build, at
 #   release speed. A debug build's kernels are >100x slower (a one-epoch `lenet bench`
 #   did not finish in 5 minutes), far too slow for the tests that train.

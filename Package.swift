@@ -1,70 +1,53 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Speed needs SIMD with fused multiply-add. We build for the CPU that builds us
-// (`native`): without a CPU target that has FMA, `addingProduct` becomes a library
-// call and the kernels run ~100x slower, and AVX-512 doubles the speed again where
-// the CPU has it. To build a binary for other machines, set LENET_TARGET_CPU to an
-// LLVM CPU name (e.g. `haswell` for any x86-64 with AVX2 + FMA, `x86-64` for all).
+// The `lenet` command (and its web server), the examples and the tests. The library they
+// use, LeNetKit, is a package of its own in LeNetKit/, so that a Swift package depending on
+// it does not fetch what only the command needs (swift-argument-parser, Hummingbird, SwiftNIO).
+// Build settings: the same as the library's (LeNetKit/Package.swift explains them).
+
+// Speed needs SIMD with fused multiply-add: build for the CPU that builds us (`native`)
+// unless LENET_TARGET_CPU names an LLVM CPU (e.g. `haswell`, or `x86-64` for all x86-64).
 let targetCPU: String? = Context.environment["LENET_TARGET_CPU"] ?? "native"
-// -Ounchecked removes Swift's bounds and overflow checks for speed. LENET_SAFETY_CHECKS=1
-// keeps them (plain -O): the fuzzers in Fuzz/ build this way, so that an index out of
-// range or an overflow in the library traps and is reported instead of passing silently.
+// -Ounchecked in release unless LENET_SAFETY_CHECKS=1 (plain -O, Swift's checks kept).
 let safetyChecks = Context.environment["LENET_SAFETY_CHECKS"] == "1"
 let speedFlags: [SwiftSetting] =
     (targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? [])
     + (safetyChecks ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))])
-// The tests reach the library's internals (kernels beside their references, the CPU
-// backend's steps) with `@testable import`. The library is built testable itself, so that
-// `swift build` and `swift test --disable-testable-imports` share one build of every
-// module instead of compiling all of them twice.
-let testableLibrary: [SwiftSetting] = [.unsafeFlags(["-enable-testing"])]
+let lenetKit: Target.Dependency = .product(name: "LeNetKit", package: "LeNetKit")
 
 let package = Package(
     name: "lenet",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "LeNetKit", targets: ["LeNetKit"]),
         .executable(name: "lenet", targets: ["lenet"]),
     ],
     dependencies: [
+        .package(path: "LeNetKit"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // The tests read the ONNX export with the library's own protobuf package.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // `lenet serve` only (the library does not depend on it).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
-        .target(
-            name: "LeNetKit",
-            dependencies: [
-                "CZlib", "CPNG",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ],
-            // The ONNX schema the generated Export/ONNX/onnx.pb.swift came from (see Export/ONNX/README.md).
-            exclude: ["Export/ONNX/onnx.proto", "Export/ONNX/README.md"],
-            swiftSettings: speedFlags + testableLibrary
-        ),
         .executableTarget(
             name: "lenet",
             dependencies: [
-                "LeNetKit",
+                lenetKit,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: speedFlags
         ),
         // Examples/: small programs that use the library as a Swift user would (built and run in CI).
-        .executableTarget(name: "train-lenet", dependencies: ["LeNetKit"], path: "Examples/TrainLeNet",
+        .executableTarget(name: "train-lenet", dependencies: [lenetKit], path: "Examples/TrainLeNet",
                           swiftSettings: speedFlags),
-        .executableTarget(name: "predict-digit", dependencies: ["LeNetKit"], path: "Examples/PredictDigit",
+        .executableTarget(name: "predict-digit", dependencies: [lenetKit], path: "Examples/PredictDigit",
                           swiftSettings: speedFlags),
         .testTarget(
             name: "LeNetKitTests",
-            dependencies: ["LeNetKit", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [lenetKit, .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             resources: [.copy("Fixtures")],
             swiftSettings: speedFlags
         ),

@@ -12,13 +12,14 @@ import PackageDescription
 // libFuzzer supplies `main` and calls each target's `LLVMFuzzerTestOneInput`;
 // LENET_SAFETY_CHECKS=1 builds LeNetKit with -O instead of -Ounchecked, so Swift's
 // bounds and overflow checks stay in and trap. A separate package keeps these flags
-// and targets out of the normal build and test.
-let lenetKit: Target.Dependency = .product(name: "LeNetKit", package: "lenet")
+// and targets out of the normal build and test; it depends on the library's package
+// (LeNetKit/) only, so building it fetches and compiles neither Hummingbird nor NIO.
+let lenetKit: Target.Dependency = .product(name: "LeNetKit", package: "LeNetKit")
 
 let package = Package(
     name: "LeNetFuzz",
     platforms: [.macOS("14.0")],
-    dependencies: [.package(name: "lenet", path: "..")],
+    dependencies: [.package(name: "LeNetKit", path: "../LeNetKit")],
     targets: ["FuzzIDX", "FuzzSafeTensors", "FuzzImage", "FuzzPredictAPI"].map {
         .executableTarget(name: $0, dependencies: [lenetKit])
     }

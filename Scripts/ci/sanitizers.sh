@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite under AddressSanitizer (with LeakSanitizer), then under
-# ThreadSanitizer: `Scripts/ci/sanitizers.sh [address] [thread]` (both by default, in that
-# order). Exits non-zero if a build fails, a test fails, or any process reported anything:
-# the test runner and every `lenet` the end-to-end tests start are built with the same
+# The test suite under AddressSanitizer (with LeakSanitizer; the in-process tests, see
+# below), then the whole suite under ThreadSanitizer: `Scripts/ci/sanitizers.sh [address]
+# [thread]` (both by default, in that order). Exits non-zero if a build fails, a test fails,
+# or any process reported anything: the test runner and every `lenet` the end-to-end tests start are built with the same
 # sanitizer, and each writes its reports to a file under <scratch>/sanitizer-logs/, so a
 # report from a child whose stderr a test discards (lenet serve) still fails the run.
 #
-# - Release builds with LENET_SAFETY_CHECKS=1 (Package.swift): -O instead of -Ounchecked,
+# - Release builds with LENET_SAFETY_CHECKS=1 (LeNetKit/Package.swift): -O instead of -Ounchecked,
 #   so Swift's bounds, overflow and exclusivity checks stay on as in a debug build, at
 #   release speed. A debug build's kernels are >100x slower (a one-epoch `lenet bench`
 #   did not finish in 5 minutes), far too slow for the tests that train.
@@ -14,7 +14,26 @@
 #   build compiles every dependency (swift-crypto, NIO, Hummingbird) again with the
 #   sanitizer, an incremental one only what changed.
 # - LENET_TEST_WORKLOAD=small (unless set otherwise): the slowest training test trains
-#   less; every test still runs (Tests/LeNetKitTests/Support/TestWorkload.swift).
+#   less (Tests/LeNetKitTests/Support/TestWorkload.swift).
+# - What each sanitizer builds and runs (CI's time: the two full builds were the largest
+#   part of a 31-minute CI run; the budget is about 20):
+#   thread: everything, every test: the test runner and `lenet`, whose own code is where
+#     the command's threads meet (the serve command's prediction limit and waiting queue on
+#     NIO's event loops, Ctrl-C and SIGTERM handled while training runs), and SwiftNIO,
+#     Hummingbird and swift-argument-parser built with ThreadSanitizer as they must be for
+#     its reports to be right.
+#   address: the library and the test runner only (`--product lenetPackageTests`), every
+#     test that runs in-process; not the suites that start `lenet` (Command/,
+#     InferenceServeTests), so neither `lenet` nor SwiftNIO, Hummingbird and
+#     swift-argument-parser are compiled a second time with AddressSanitizer. The unsafe
+#     code, where memory errors live, is the library's (kernels, buffers, IDX, gzip,
+#     safetensors, PNG through libpng), and the in-process suites run all of it; `lenet`
+#     itself is safe Swift, and what `lenet serve` hands the library from the network is
+#     fuzzed under AddressSanitizer in the fuzzing step (FuzzPredictAPI). Those suites
+#     still run under ThreadSanitizer, and unsanitized in the test step.
+#   LENET_SANITIZE_FULL lists the sanitizers that build and run everything (default
+#   "thread"; "address thread" for both, as a developer might after touching unsafe code
+#   in Sources/lenet).
 # - LeakSanitizer suppressions for leaks inside system libraries only, each explained:
 #   Scripts/ci/sanitizers/lsan.supp. ThreadSanitizer: one, for a false report on values that
 #   SwiftNIO hands to Hummingbird through a continuation (Scripts/ci/sanitizers/tsan.supp);
@@ -27,6 +46,10 @@ sanitizers=("$@")
 [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
 export LENET_TEST_WORKLOAD=${LENET_TEST_WORKLOAD:-small}
 export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
+full=" ${LENET_SANITIZE_FULL-thread} "
+# The suites that start the `lenet` executable (it sits next to the test runner).
+command_suites='LeNetKitTests\.(KillAtEveryRenameTests|InterruptCommandTests|TrainingSafetyCommandTests|FirstHourCommandTests|BadInputCommandTests|RunFolderCommandTests|CommandLineTests|InferenceServeTests)'
+
 suppressions=$PWD/Scripts/ci/sanitizers/lsan.supp
 tsan_suppressions=$PWD/Scripts/ci/sanitizers/tsan.supp
 
@@ -63,9 +86,14 @@ for sanitizer in "${sanitizers[@]}"; do
     rm -rf "$logs"
     mkdir -p "$logs"
 
-    echo "== $sanitizer: building (scratch path $scratch)"
+    if [[ "$full" == *" $sanitizer "* ]]; then
+        what=(--build-tests) skip=() scope="everything"
+    else
+        what=(--product lenetPackageTests) skip=(--skip "$command_suites") scope="the library and the in-process tests"
+    fi
+    echo "== $sanitizer: building $scope (scratch path $scratch)"
     start=$(now)
-    if ! swift build -c release --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" \
+    if ! swift build -c release "${what[@]}" --sanitize="$sanitizer" --scratch-path "$scratch" \
             >"$scratch/sanitizer-build.log" 2>&1; then
         tail -n 60 "$scratch/sanitizer-build.log"
         build_seconds=$(seconds "$start" "$(now)")
@@ -83,7 +111,7 @@ for sanitizer in "${sanitizers[@]}"; do
     ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1" \
     LSAN_OPTIONS="suppressions=$suppressions:print_suppressions=0" \
     TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1:suppressions=$tsan_suppressions:print_suppressions=0" \
-        swift test -c release --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build
+        swift test -c release --sanitize="$sanitizer" --scratch-path "$scratch" --skip-build "${skip[@]}"
     status=$?
     test_seconds=$(seconds "$start" "$(now)")
 
@@ -102,7 +130,7 @@ for sanitizer in "${sanitizers[@]}"; do
         failed=1
     fi
     [ "$status" -ne 0 ] && [ ${#reports[@]} -gt 0 ] && outcome="$outcome (swift test exited $status)"
-    summary+=("$sanitizer: build ${build_seconds} s, tests ${test_seconds} s: $outcome")
+    summary+=("$sanitizer ($scope): build ${build_seconds} s, tests ${test_seconds} s: $outcome")
 done
 
 echo "== sanitizers:"

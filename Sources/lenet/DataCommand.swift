@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import LeNetKit
 
-extension DatasetKind: ExpressibleByArgument {}
+extension DatasetKind: @retroactive ExpressibleByArgument {}
 
 /// Where the data is: shared by every subcommand that reads the dataset.
 struct DataOptions: ParsableArguments {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import LeNetKit
 
-extension ModelVariant: ExpressibleByArgument {}
+extension ModelVariant: @retroactive ExpressibleByArgument {}
 
 /// The options of every command that loads the data and computes: train, experiment,
 /// evaluate and bench. One definition, one validation.

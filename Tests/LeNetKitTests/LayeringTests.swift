@@ -6,7 +6,7 @@ import Testing
 /// below the folder declaring it is a dependency the wrong way; this test reads the
 /// sources and names each one.
 @Suite struct LayeringTests {
-    static let library = DataFixtures.packageRoot + "/Sources/LeNetKit"
+    static let library = DataFixtures.packageRoot + "/LeNetKit/Sources/LeNetKit"
 
     /// Folder -> the folders whose types it must not name.
     static let forbidden: [String: [String]] = [

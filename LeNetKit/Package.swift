@@ -1,0 +1,56 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// LeNetKit, the library, in a package of its own: a package that depends on it fetches
+// swift-crypto and swift-protobuf only, not what the `lenet` command and its web server
+// need (swift-argument-parser, Hummingbird, SwiftNIO), which the repository root's
+// Package.swift declares. SwiftPM cannot depend on a sub-folder of a repository by URL,
+// so the library is used by path: `.package(path: ".../lenet/LeNetKit")`.
+
+// Speed needs SIMD with fused multiply-add. We build for the CPU that builds us
+// (`native`): without a CPU target that has FMA, `addingProduct` becomes a library
+// call and the kernels run ~100x slower, and AVX-512 doubles the speed again where
+// the CPU has it. To build a binary for other machines, set LENET_TARGET_CPU to an
+// LLVM CPU name (e.g. `haswell` for any x86-64 with AVX2 + FMA, `x86-64` for all).
+let targetCPU: String? = Context.environment["LENET_TARGET_CPU"] ?? "native"
+// -Ounchecked removes Swift's bounds and overflow checks for speed. LENET_SAFETY_CHECKS=1
+// keeps them (plain -O): the fuzzers in Fuzz/ and the sanitizer runs build this way, so
+// that an index out of range or an overflow in the library traps and is reported instead
+// of passing silently.
+let safetyChecks = Context.environment["LENET_SAFETY_CHECKS"] == "1"
+let speedFlags: [SwiftSetting] =
+    (targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? [])
+    + (safetyChecks ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))])
+// The tests (in the repository root's package) reach the library's internals (kernels
+// beside their references, the CPU backend's steps) with `@testable import`. The library
+// is built testable itself, so that `swift build` and `swift test --disable-testable-imports`
+// share one build of every module instead of compiling all of them twice.
+// (Unsafe flags are allowed here because the library is used as a root or by path.)
+let testableLibrary: [SwiftSetting] = [.unsafeFlags(["-enable-testing"])]
+
+let package = Package(
+    name: "LeNetKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "LeNetKit", targets: ["LeNetKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .target(
+            name: "LeNetKit",
+            dependencies: [
+                "CZlib", "CPNG",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            // The ONNX schema the generated Export/ONNX/onnx.pb.swift came from (see Export/ONNX/README.md).
+            exclude: ["Export/ONNX/onnx.proto", "Export/ONNX/README.md"],
+            swiftSettings: speedFlags + testableLibrary
+        ),
+    ]
+)

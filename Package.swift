@@ -37,7 +37,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
-        // Atomics and the spin-wait hint for the thread pool (header-only C).
+        // Atomics and the spin-wait hint for the thread pool (C).
         .target(name: "CThreadSupport", path: "Sources/CThreadSupport"),
         .target(
             name: "LeNetKit",

@@ -135,8 +135,11 @@ public struct ComputeDevice: Sendable {
     ///
     /// A VM may present vCPUs as separate cores that in fact share one core's vector units
     /// (this project's 2-vCPU machine does on some days); only a measurement shows it
-    /// (`PeakProbe`: all-thread speed-up near 1.0x). They keep one thread each: measured
-    /// on such a day, 2 threads trained no slower than 1 (BENCHMARKS.md, issue 14).
+    /// (`PeakProbe`: all-thread speed-up near 1.0x), and the default does not spend the
+    /// probe's second on it: such vCPUs keep one thread each, because a second thread there
+    /// was measured not to slow training (+11% training throughput on 2026-11-29, a shared
+    /// day), and it doubles the speed on a day they are separate (BENCHMARKS.md, issue 14).
+    /// Pass `--threads 1` where a measurement shows otherwise.
     public static var defaultThreads: Int { min(physicalCores, CPUNetwork.maxUsefulThreads) }
 
     /// Physical cores: Linux's topology files group the hardware threads by core

@@ -22,6 +22,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from reference.mnist import load  # noqa: E402
+from reference.predictions import mismatch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -87,15 +88,9 @@ def main():
     correct = int((predicted == labels).sum())
     print(f"ok   ONNX Runtime {ort.__version__}: batches of 1, 7, 1000; {correct}/{len(labels)} correct ({100 * correct / len(labels):.2f}%)")
 
-    with open(a.predictions) as f:
-        lenet = np.array([int(line) for line in f.read().split()])
-    if lenet.shape != predicted.shape:
-        fail(f"{a.predictions}: {lenet.shape[0]} predictions, expected {predicted.shape[0]}")
-    differ = np.nonzero(lenet != predicted)[0]
-    if len(differ):
-        i = differ[0]
-        fail(f"{len(differ)} of {len(predicted)} predictions differ from lenet evaluate's, first at image {i}: "
-             f"onnx {predicted[i]}, lenet {lenet[i]}, logits {np.round(logits[i], 4).tolist()}")
+    problem = mismatch(a.predictions, predicted, "onnx", lambda i: f", logits {np.round(logits[i], 4).tolist()}")
+    if problem:
+        fail(problem)
     print(f"ok   all {len(predicted)} ONNX Runtime predictions equal lenet evaluate's")
     print("PASS")
 

@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from reference.lenet import LeNet  # noqa: E402
 from reference.mnist import load  # noqa: E402
+from reference.predictions import mismatch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -75,13 +76,9 @@ def main():
     correct = int((predicted == labels).sum())
     print(f"ok   PyTorch eval: {correct}/{len(labels)} correct ({100 * correct / len(labels):.2f}%)")
     if a.predictions:
-        with open(a.predictions) as f:
-            lenet = np.array([int(line) for line in f.read().split()])
-        if lenet.shape != predicted.shape:
-            fail(f"{a.predictions}: {lenet.shape[0]} predictions, expected {predicted.shape[0]}")
-        differ = np.nonzero(lenet != predicted)[0]
-        if len(differ):
-            fail(f"{len(differ)} of {len(predicted)} predictions differ from lenet evaluate's, first at image {differ[0]}")
+        problem = mismatch(a.predictions, predicted, "pytorch")
+        if problem:
+            fail(problem)
         print(f"ok   all {len(predicted)} PyTorch predictions equal lenet evaluate's")
     print("PASS")
 

@@ -18,6 +18,6 @@ struct SummaryCommand: ParsableCommand {
     }
 
     func run() throws {
-        print(ModelSummary(definition: .lenet(model), batchSize: batchSize).text, terminator: "")
+        print(ModelSummary(definition: .lenet(model), batchSize: batchSize, device: .cpu(threads: 1)).text, terminator: "")
     }
 }

@@ -105,19 +105,26 @@ public struct ComputeDevice: Sendable {
     /// for inference only, without gradients or backward scratch.
     public typealias Factory = @Sendable (_ definition: ModelDefinition, _ maxBatch: Int, _ trainable: Bool) throws -> any Network
 
+    /// The bytes a network built with the same arguments holds, without building it.
+    public typealias MemoryPlan = @Sendable (_ definition: ModelDefinition, _ maxBatch: Int, _ trainable: Bool) -> Int
+
     /// For messages and reports, e.g. "cpu (8 threads)".
     public let name: String
     private let factory: Factory
+    private let memoryPlan: MemoryPlan?
 
-    /// A device made of any backend: the way to plug in one of your own.
-    public init(name: String, factory: @escaping Factory) {
+    /// A device made of any backend: the way to plug in one of your own. `memoryPlan`,
+    /// when given, tells `lenet summary` what the backend's networks hold.
+    public init(name: String, memoryPlan: MemoryPlan? = nil, factory: @escaping Factory) {
         self.name = name
+        self.memoryPlan = memoryPlan
         self.factory = factory
     }
 
     /// The CPU backend with `threads` compute threads (the caller's included).
     public static func cpu(threads: Int) -> ComputeDevice {
-        ComputeDevice(name: "cpu (\(threads) thread\(threads == 1 ? "" : "s"))") { definition, maxBatch, trainable in
+        ComputeDevice(name: "cpu (\(threads) thread\(threads == 1 ? "" : "s"))",
+                      memoryPlan: CPUNetwork.plannedBytes) { definition, maxBatch, trainable in
             CPUNetwork(definition, maxBatch: maxBatch, threads: threads, trainable: trainable)
         }
     }
@@ -158,6 +165,12 @@ public struct ComputeDevice: Sendable {
         return availableCores
         #endif
     }()
+
+    /// The bytes a network of this device holds for batches of up to `maxBatch`: parameters,
+    /// gradients, optimizer state, activations and scratch. Nil when the backend does not say.
+    public func plannedBytes(_ definition: ModelDefinition, maxBatch: Int, trainable: Bool = true) -> Int? {
+        memoryPlan?(definition, maxBatch, trainable)
+    }
 
     public func makeNetwork(_ definition: ModelDefinition, maxBatch: Int, trainable: Bool = true) throws -> any Network {
         try factory(definition, maxBatch, trainable)

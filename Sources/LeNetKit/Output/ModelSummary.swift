@@ -36,6 +36,21 @@ public struct ModelSummary: Sendable {
     public var modelName: String { definition.variant == .lenetBN ? "LeNet-BN" : "LeNet" }
     public var outputShape: [Int] { rows.last?.outputShape ?? [batchSize] + definition.inputShape }
 
+    /// What a backend really holds to train at this batch size (`ComputeDevice.plannedBytes`),
+    /// printed below torchinfo's estimate when set. torchinfo counts only twice the outputs of
+    /// the layers with parameters; a backend also keeps every other activation, gradients,
+    /// optimizer state and scratch.
+    public var backendMemory: (device: String, trainingBytes: Int)?
+
+    /// The summary of `definition` at `batchSize`, with `device`'s training memory when it says.
+    public init(definition: ModelDefinition, batchSize: Int, device: ComputeDevice) {
+        self.init(definition: definition, batchSize: batchSize)
+        if let bytes = device.plannedBytes(definition, maxBatch: batchSize) {
+            // "cpu (8 threads)" -> "cpu": the memory does not depend on the settings.
+            backendMemory = (String(device.name.prefix { $0 != " " }), bytes)
+        }
+    }
+
     public init(definition: ModelDefinition, batchSize: Int) {
         self.definition = definition
         self.batchSize = batchSize
@@ -97,8 +112,12 @@ public struct ModelSummary: Sendable {
                   "Forward/backward pass size (MB): \(Self.megabytes(forwardBackwardBytes))",
                   "Params size (MB): \(Self.megabytes(parameterBytes))",
                   "Estimated Total Size (MB): \(Self.megabytes(estimatedTotalBytes))",
-                  divider,
-                  "Multiply-adds per image, forward (weights only): \(Self.grouped(multiplyAddsPerImage))"]
+                  divider]
+        if let backendMemory {
+            lines += ["Training memory of lenet's \(backendMemory.device) backend (MB): \(Self.megabytes(backendMemory.trainingBytes))",
+                      divider]
+        }
+        lines.append("Multiply-adds per image, forward (weights only): \(Self.grouped(multiplyAddsPerImage))")
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -18,10 +18,23 @@ import Testing
 
     struct Outcome { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> Outcome {
+    /// Runs the built `lenet` with `arguments`. With `argument0`, runs it through
+    /// `/usr/bin/env`, which passes argv[0] as given, as a shell does (found on PATH, where
+    /// the binary's folder is put first, when it has no slash, else relative to `directory`).
+    static func run(_ arguments: [String], as argument0: String? = nil, in directory: String? = nil,
+                    environment: [String: String] = [:]) throws -> Outcome {
+        let binary = try #require(lenet, "lenet binary not found beside the tests")
+        var environment = environment
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(lenet, "lenet binary not found beside the tests"))
-        process.arguments = arguments
+        if let argument0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [argument0] + arguments
+            environment["PATH"] = (binary as NSString).deletingLastPathComponent + ":"
+                + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin")
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()

@@ -9,26 +9,6 @@ import Testing
 @Suite struct FirstHourCommandTests {
     typealias Outcome = CommandLineTests.Outcome
 
-    /// Runs `lenet` as `argument0` (found on PATH when it has no slash, else relative to
-    /// `directory`) with `/usr/bin/env`, which passes argv[0] as given, as a shell does.
-    static func run(as argument0: String, _ arguments: [String], in directory: String) throws -> Outcome {
-        let binary = try #require(CommandLineTests.lenet, "lenet binary not found beside the tests")
-        let path = (binary as NSString).deletingLastPathComponent + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [argument0] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = ProcessInfo.processInfo.environment.merging(["PATH": path]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
     /// The hint names lenet as it was run: from PATH, by a relative path, or by `swift run`
     /// (which runs `.build/<platform>/<configuration>/lenet` from the package root, or
     /// `../.build/...` from a folder inside it).
@@ -54,7 +34,7 @@ import Testing
             ("../.build/x86_64-unknown-linux-gnu/release/lenet", scratch + "/pkg/Sources", "swift run --package-path .. -c release lenet"),
         ]
         for (argument0, directory, program) in cases {
-            let outcome = try Self.run(as: argument0, ["train", "--output", run, "--no-download"], in: directory)
+            let outcome = try CommandLineTests.run(["train", "--output", run, "--no-download"], as: argument0, in: directory)
             #expect(outcome.status == 1, "\(argument0): \(outcome.stderr)")
             #expect(outcome.stderr.contains("goes on with `\(program) train --resume \(run)`"), "\(argument0): \(outcome.stderr)")
         }
@@ -66,8 +46,8 @@ import Testing
     @Test func smokeRunsPrintTheEpochLinesAndWriteTheRunFolder() throws {
         let data = try DataFixtures.mnistDirectory, scratch = try DataFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let train = try Self.run(as: "lenet", ["train", "--data-dir", data, "--no-download", "--epochs", "2", "--limit-batches", "3",
-                                                "--quiet", "--output", "run"], in: scratch)
+        let train = try CommandLineTests.run(["train", "--data-dir", data, "--no-download", "--epochs", "2", "--limit-batches", "3",
+                                                "--quiet", "--output", "run"], as: "lenet", in: scratch)
         #expect(train.status == 0, "\(train.stderr)")
         let lines = train.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 4, "\(train.stdout)")
@@ -96,14 +76,14 @@ import Testing
 
         // A finished run: nothing to do, said plainly, and nothing trained or rewritten.
         let history = try String(contentsOfFile: scratch + "/run/history.csv", encoding: .utf8)
-        let again = try Self.run(as: "lenet", ["train", "--resume", "run", "--data-dir", data, "--no-download"], in: scratch)
+        let again = try CommandLineTests.run(["train", "--resume", "run", "--data-dir", data, "--no-download"], as: "lenet", in: scratch)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.hasPrefix("Nothing to do: run has trained all 2 epochs"), "\(again.stdout)")
         #expect(again.stdout.contains("lenet train --resume run --data-dir \(data) --epochs 3"))
         #expect(!again.stdout.contains("Done") && !again.stdout.contains("Epoch:"))
         #expect(try String(contentsOfFile: scratch + "/run/history.csv", encoding: .utf8) == history)
         // The limit is the run's own: it cannot be changed on resume.
-        let changed = try Self.run(as: "lenet", ["train", "--resume", "run", "--epochs", "3", "--dry-run", "--no-download"], in: scratch)
+        let changed = try CommandLineTests.run(["train", "--resume", "run", "--epochs", "3", "--dry-run", "--no-download"], as: "lenet", in: scratch)
         #expect(changed.status == 1 && changed.stderr.contains("batch limit"), "\(changed.stderr)")
     }
 

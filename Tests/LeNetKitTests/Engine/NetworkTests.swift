@@ -141,3 +141,58 @@ import Testing
         #expect(outcomes[0] == outcomes[2])
     }
 }
+
+/// A Conv2d layer whose slices are larger than the images it keeps columns for runs in
+/// chunks (forward unfolds and lets go, backward unfolds again): the same outputs and
+/// input gradients as keeping every column, and weight gradients equal up to the order
+/// of the chunks' sums.
+@Suite struct ConvolutionChunkTests {
+    @Test(arguments: [
+        ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),
+        ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5, stride: 1, padding: 0),
+    ])
+    func chunkedSlicesMatchKeptColumns(_ g: ConvGeometry) throws {
+        let definition = ModelDefinition(variant: .lenet, inputShape: [g.inChannels, g.height, g.width], layers: [
+            .conv2d(name: "conv", inChannels: g.inChannels, outChannels: g.outChannels, kernel: g.kernel,
+                    stride: g.stride, padding: g.padding),
+        ])
+        let store = ParameterStore(definition: definition)
+        var random = TestRandom(seed: 21)
+        let weightCount = g.outChannels * g.patchSize
+        store.value("conv.weight").update(from: random.floats(weightCount, in: -0.2...0.2), count: weightCount)
+        store.value("conv.bias").update(from: random.floats(g.outChannels), count: g.outChannels)
+        // 101 images: slices of 13, cut into chunks of 5, 5 and 3 (and a last slice of 10).
+        let batch = 101
+        let input = random.floats(batch * g.inputSize, in: 0...1)
+        let outputGrad = random.floats(batch * g.outputSize)
+        func run(keptImages: Int) -> (output: [Float], inputGrad: [Float], weightGrad: [Float], biasGrad: [Float]) {
+            let layer = Conv2dLayer(name: "conv", geometry: g, store: store, maxBatch: batch, trainable: true,
+                                    keptImages: keptImages)
+            var output = [Float](repeating: 0, count: batch * g.outputSize)
+            var inputGrad = [Float](repeating: 0, count: batch * g.inputSize)
+            // Each slice's partials in its own copy of the gradient block, summed in slice order after.
+            let stride = store.parameterCount
+            let partials = UnsafeMutablePointer<Float>.allocate(capacity: batchSlices * stride)
+            defer { partials.deallocate() }
+            for slice in 0..<batchSlices {
+                layer.forward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
+                              output: &output, batch: batch, training: true, key: StepKey(seed: 0, step: 0))
+            }
+            for slice in 0..<batchSlices {
+                layer.backward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
+                               output: output, outputGrad: outputGrad, inputGrad: &inputGrad,
+                               partials: partials + slice * stride, batch: batch)
+            }
+            func summed(_ offset: Int, _ count: Int) -> [Float] {
+                (0..<count).map { i in (0..<batchSlices).reduce(Float(0)) { $0 + partials[$1 * stride + offset + i] } }
+            }
+            return (output, inputGrad, summed(layer.weightOffset, weightCount), summed(layer.biasOffset, g.outChannels))
+        }
+        let kept = run(keptImages: 64), chunked = run(keptImages: 5)
+        #expect(chunked.output == kept.output)
+        #expect(chunked.inputGrad == kept.inputGrad)
+        // A gradient of one chunk alone, or a chunk counted twice, would be off by far more.
+        #expect(maxRelativeDifference(chunked.weightGrad, kept.weightGrad) < 1e-4)
+        #expect(maxRelativeDifference(chunked.biasGrad, kept.biasGrad) < 1e-4)
+    }
+}

@@ -68,13 +68,7 @@ final class CPUNetwork: Network {
         var grads = [FloatBuffer(count: 0)]
         var layers: [any Layer] = []
         var dropoutCount = 0
-        /// A ReLU right before a 2x2 max pool is done by the pool (they commute), saving
-        /// a pass over the largest activations forward and backward.
-        func reluFusedIntoNextPool(_ index: Int) -> Bool {
-            guard definition.layers[index] == .relu, index + 1 < definition.layers.count,
-                  case .maxPool2d(let size) = definition.layers[index + 1] else { return false }
-            return MaxPool2dLayer.canRectify(inputShape: shapes[index + 1], size: size)
-        }
+        func reluFusedIntoNextPool(_ index: Int) -> Bool { Self.reluFusedIntoNextPool(definition, shapes, index) }
         for (index, spec) in definition.layers.enumerated() {
             let inShape = shapes[index], outSize = shapes[index + 1].reduce(1, *)
             let passesThrough = spec == .flatten || reluFusedIntoNextPool(index)
@@ -164,6 +158,55 @@ final class CPUNetwork: Network {
             }
         }
         return tasks
+    }
+
+    /// The bytes `init` allocates for these arguments, without allocating them: parameters,
+    /// gradients and velocity, every activation and its gradient, and each layer's scratch.
+    /// This is what `lenet summary` reports as the backend's memory; a test checks it
+    /// against the peak resident memory of real runs.
+    static func plannedBytes(_ definition: ModelDefinition, maxBatch: Int, trainable: Bool) -> Int {
+        let floatSize = MemoryLayout<Float>.stride
+        let parameters = definition.layers.flatMap(\.parameterShapes).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let runningStatistics = definition.layers.flatMap(\.bufferShapes).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        var floats = 3 * parameters + runningStatistics  // values, gradients, velocity; BatchNorm's running statistics
+        var bytes = maxBatch * MemoryLayout<Int32>.stride  // labels
+        let shapes = definition.activationShapes
+        floats += maxBatch * shapes[0].reduce(1, *)  // the input
+        for (index, spec) in definition.layers.enumerated() {
+            let inShape = shapes[index], outSize = shapes[index + 1].reduce(1, *)
+            let passesThrough = spec == .flatten || reluFusedIntoNextPool(definition, shapes, index)
+            switch spec {
+            case .conv2d(_, let inChannels, let outChannels, let kernel, let stride, let padding):
+                let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, height: inShape[1],
+                                            width: inShape[2], kernel: kernel, stride: stride, padding: padding)
+                floats += Conv2dLayer.Scratch(geometry, maxBatch: maxBatch, trainable: trainable).floats
+            case .batchNorm2d:
+                floats += BatchNorm2dLayer.scratchFloats(inputShape: inShape, maxBatch: maxBatch)
+            case .maxPool2d(let size):
+                bytes += MaxPool2dLayer.choiceBytes(inputShape: inShape, size: size, maxBatch: maxBatch)
+            case .dropout:
+                floats += maxBatch * outSize  // the keep-mask
+            case .relu, .flatten, .linear:
+                break
+            }
+            if passesThrough {
+                floats += index == 0 ? maxBatch * outSize : 0
+            } else {
+                floats += maxBatch * outSize * (trainable ? 2 : 1)
+            }
+        }
+        // The slices' gradient blocks (partials) and their loss sums, for training.
+        floats += trainable ? batchSlices * parameters : 0
+        bytes += batchSlices * (MemoryLayout<Double>.stride + MemoryLayout<Int>.stride)
+        return bytes + floats * floatSize
+    }
+
+    /// A ReLU right before a 2x2 max pool is done by the pool (they commute), saving
+    /// a pass over the largest activations forward and backward.
+    private static func reluFusedIntoNextPool(_ definition: ModelDefinition, _ shapes: [[Int]], _ index: Int) -> Bool {
+        guard definition.layers[index] == .relu, index + 1 < definition.layers.count,
+              case .maxPool2d(let size) = definition.layers[index + 1] else { return false }
+        return MaxPool2dLayer.canRectify(inputShape: shapes[index + 1], size: size)
     }
 
     var inputs: UnsafeMutablePointer<Float> { activations[0].pointer }

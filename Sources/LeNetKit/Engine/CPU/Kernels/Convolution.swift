@@ -241,15 +241,27 @@ func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePo
     }
 }
 
+/// The columns `conv2dForward` lays out for `images` images, without the product: for a
+/// backward pass whose forward did not keep them (a batch too large to keep every column).
+func conv2dUnfold(columns: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>?,
+                  input: UnsafePointer<Float>, images: Int, _ g: ConvGeometry) {
+    let pixels = g.outPixels, rowStride = images * pixels
+    for image in 0..<images {
+        im2col(columns + image * pixels, rowStride: rowStride, input + image * g.inputSize, g, padded: padded)
+    }
+}
+
 /// Backward of the forward above, for the same `images`. Writes their summed weight
-/// gradient [OC, C*K*K] and bias gradient [OC]; when `inputGrad` is given, writes the
-/// input gradient [images, C, H, W] there. Scratch: `outputGradRows` [OC, images*OH*OW],
-/// `columnGrad` [C*K*K, OH*OW] and `padded` (`g.paddedInputSize` floats).
+/// gradient [OC, C*K*K] and bias gradient [OC] (or adds them to what is there, with
+/// `accumulate`); when `inputGrad` is given, writes the input gradient [images, C, H, W]
+/// there. Scratch: `outputGradRows` [OC, images*OH*OW], `columnGrad` [C*K*K, OH*OW] and
+/// `padded` (`g.paddedInputSize` floats).
 func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
                            inputGrad: UnsafeMutablePointer<Float>?, outputGradRows: UnsafeMutablePointer<Float>,
                            columnGrad: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>?,
                            outputGrad: UnsafePointer<Float>,
-                           columns: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>, _ g: ConvGeometry) {
+                           columns: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>, _ g: ConvGeometry,
+                           accumulate: Bool = false) {
     let pixels = g.outPixels, rowStride = images * pixels
     // Lay each channel's gradients of all images in one row, so that the weight
     // gradient is one long dot product per entry rather than one per image.
@@ -262,8 +274,11 @@ func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMut
     let dOutRows = MatrixView(outputGradRows, rows: g.outChannels, columns: rowStride)
     // dW = dOut · columnsᵀ over every pixel of every image.
     gemm(MutableMatrixView(weightGrad, rows: g.outChannels, columns: g.patchSize),
-         dOutRows, MatrixView(columns, rows: g.patchSize, columns: rowStride).transposed, accumulate: false)
-    for oc in 0..<g.outChannels { biasGrad[oc] = sum(outputGradRows + oc * rowStride, count: rowStride) }
+         dOutRows, MatrixView(columns, rows: g.patchSize, columns: rowStride).transposed, accumulate: accumulate)
+    for oc in 0..<g.outChannels {
+        let total = sum(outputGradRows + oc * rowStride, count: rowStride)
+        biasGrad[oc] = accumulate ? biasGrad[oc] + total : total
+    }
     guard let inputGrad else { return }
     // dColumns = Wᵀ · dOut, folded back onto each image.
     let weightT = MatrixView(weight, rows: g.outChannels, columns: g.patchSize).transposed

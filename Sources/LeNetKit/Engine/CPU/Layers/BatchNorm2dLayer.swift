@@ -39,6 +39,12 @@ final class BatchNorm2dLayer: Layer {
         inverseStd = FloatBuffer(count: batchSlices * channels)
     }
 
+    /// The floats `normalized` and the per-slice sums take.
+    static func scratchFloats(inputShape: [Int], maxBatch: Int) -> Int {
+        let channels = inputShape[0], pixels = inputShape[1] * inputShape[2]
+        return maxBatch * channels * pixels + 4 * batchSlices * channels
+    }
+
     func forwardPhases(training: Bool) -> Int { training ? 3 : 1 }
     var backwardPhases: Int { 2 }
 

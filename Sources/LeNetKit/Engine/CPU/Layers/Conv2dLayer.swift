@@ -2,52 +2,83 @@
 /// its images' columns side by side and produces its own weight-gradient partial, which
 /// the network sums in slice order. Evaluation unfolds one image at a time into a small,
 /// cache-resident scratch.
+///
+/// Columns take 25-150 floats per output pixel (138 KB an image for LeNet's two
+/// convolutions), so a slice keeps them for at most `maxKeptImages` images. A larger
+/// slice runs in chunks of that many: forward unfolds each chunk and lets it go, and
+/// backward unfolds it again. Memory then stays bounded at any batch size, for one
+/// more unfold per chunk, and batches up to `batchSlices * maxKeptImages` run as before.
 final class Conv2dLayer: Layer {
+    /// The most images whose columns one slice keeps (and the chunk size beyond that).
+    static let maxKeptImages = 64
+
     let geometry: ConvGeometry
     let weight, bias: UnsafeMutablePointer<Float>
     /// Where the weight and bias gradients sit in the gradient block (and in each slice's partials).
     let weightOffset, biasOffset: Int
-    let imagesPerSlice: Int
-    let columns: FloatBuffer         // [batchSlices, C*K*K, imagesPerSlice*OH*OW], kept from forward for backward
-    let outputGradRows: FloatBuffer  // [batchSlices, OC, imagesPerSlice*OH*OW] scratch
+    /// Images per chunk: a slice's whole share of `maxBatch` when it fits, else `maxKeptImages`.
+    let imagesPerChunk: Int
+    let columns: FloatBuffer         // [batchSlices, C*K*K, imagesPerChunk*OH*OW], kept from forward for backward when one chunk holds the slice
+    let outputGradRows: FloatBuffer  // [batchSlices, OC, imagesPerChunk*OH*OW] scratch
     let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
     let padded: FloatBuffer          // [batchSlices, C, H+2p, W+2p] scratch for im2col and col2im (empty without padding)
 
-    init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool) {
+    /// `keptImages` is for tests: a smaller chunk than `maxKeptImages`, to compare both paths.
+    init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool,
+         keptImages: Int = Conv2dLayer.maxKeptImages) {
         self.geometry = geometry
         weight = store.value("\(name).weight")
         bias = store.value("\(name).bias")
         weightOffset = store.gradient("\(name).weight") - store.gradients.pointer
         biasOffset = store.gradient("\(name).bias") - store.gradients.pointer
-        // An inference-only network keeps no columns for a backward pass: one image's worth per slice.
-        imagesPerSlice = trainable ? (maxBatch + batchSlices - 1) / batchSlices : 1
-        let sliceColumns = geometry.patchSize * imagesPerSlice * geometry.outPixels
-        columns = FloatBuffer(count: batchSlices * sliceColumns)
-        let gradientSlices = trainable ? batchSlices : 0
-        outputGradRows = FloatBuffer(count: gradientSlices * geometry.outChannels * imagesPerSlice * geometry.outPixels)
-        columnGrad = FloatBuffer(count: gradientSlices * geometry.patchSize * geometry.outPixels)
-        padded = FloatBuffer(count: batchSlices * geometry.paddedInputSize)
+        let sizes = Scratch(geometry, maxBatch: maxBatch, trainable: trainable, keptImages: keptImages)
+        imagesPerChunk = sizes.imagesPerChunk
+        columns = FloatBuffer(count: sizes.columns)
+        outputGradRows = FloatBuffer(count: sizes.outputGradRows)
+        columnGrad = FloatBuffer(count: sizes.columnGrad)
+        padded = FloatBuffer(count: sizes.padded)
     }
 
-    private var sliceColumnsSize: Int { geometry.patchSize * imagesPerSlice * geometry.outPixels }
+    /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
+    /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
+    struct Scratch {
+        let imagesPerChunk, columns, outputGradRows, columnGrad, padded: Int
 
+        init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, keptImages: Int = Conv2dLayer.maxKeptImages) {
+            // An inference-only network keeps no columns for a backward pass: one image's worth per slice.
+            imagesPerChunk = trainable ? min((maxBatch + batchSlices - 1) / batchSlices, keptImages) : 1
+            columns = batchSlices * g.patchSize * imagesPerChunk * g.outPixels
+            let gradientSlices = trainable ? batchSlices : 0
+            outputGradRows = gradientSlices * g.outChannels * imagesPerChunk * g.outPixels
+            columnGrad = gradientSlices * g.patchSize * g.outPixels
+            padded = batchSlices * g.paddedInputSize
+        }
+
+        var floats: Int { columns + outputGradRows + columnGrad + padded }
+    }
+
+    private var sliceColumnsSize: Int { geometry.patchSize * imagesPerChunk * geometry.outPixels }
+
+    /// The chunks of `images`, in order: one when the slice fits in a chunk.
+    private func chunks(of images: Range<Int>) -> StrideTo<Int> {
+        stride(from: images.lowerBound, to: images.upperBound, by: imagesPerChunk)
+    }
+
+    /// One slice of the batch forward: in training its images' columns side by side,
+    /// a chunk at a time (the last one kept for backward), in evaluation one image at a
+    /// time through a small scratch.
     func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
                  output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {
-        forward(slice: slice, images: images, input: input, output: output, training: training)
-    }
-
-    /// One slice of the batch forward: in training its images' columns side by side
-    /// (kept for backward), in evaluation one image at a time through a small scratch.
-    private func forward(slice: Int, images: Range<Int>, input: UnsafePointer<Float>,
-                         output: UnsafeMutablePointer<Float>, training: Bool) {
         let g = geometry
         let sliceColumns = columns.pointer + slice * sliceColumnsSize
         let slicePadded = g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil
         if training {
-            guard !images.isEmpty else { return }
-            conv2dForward(output: output + images.lowerBound * g.outputSize, columns: sliceColumns,
-                          padded: slicePadded, input: input + images.lowerBound * g.inputSize,
-                          images: images.count, weight: weight, bias: bias, g)
+            for first in chunks(of: images) {
+                let count = min(imagesPerChunk, images.upperBound - first)
+                conv2dForward(output: output + first * g.outputSize, columns: sliceColumns,
+                              padded: slicePadded, input: input + first * g.inputSize,
+                              images: count, weight: weight, bias: bias, g)
+            }
         } else {
             for image in images {
                 conv2dForward(output: output + image * g.outputSize, columns: sliceColumns, padded: slicePadded,
@@ -56,7 +87,8 @@ final class Conv2dLayer: Layer {
         }
     }
 
-    /// One slice's weight- and bias-gradient partial, and its images' input gradients.
+    /// One slice's weight- and bias-gradient partial, and its images' input gradients,
+    /// a chunk at a time: the partial is the chunks' sum, in chunk order.
     func backward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
                   output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
                   inputGrad: UnsafeMutablePointer<Float>?, partials: UnsafeMutablePointer<Float>, batch: Int) {
@@ -67,12 +99,23 @@ final class Conv2dLayer: Layer {
             (partials + biasOffset).update(repeating: 0, count: g.outChannels)
             return
         }
-        conv2dBackward(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset,
-                       inputGrad: inputGrad.map { $0 + images.lowerBound * g.inputSize },
-                       outputGradRows: outputGradRows.pointer + slice * g.outChannels * imagesPerSlice * g.outPixels,
-                       columnGrad: columnGrad.pointer + slice * g.patchSize * g.outPixels,
-                       padded: g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil,
-                       outputGrad: outputGrad + images.lowerBound * g.outputSize,
-                       columns: columns.pointer + slice * sliceColumnsSize, images: images.count, weight: weight, g)
+        let sliceColumns = columns.pointer + slice * sliceColumnsSize
+        let slicePadded = g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil
+        // Forward kept the columns only when the slice was one chunk.
+        let columnsKept = images.count <= imagesPerChunk
+        for first in chunks(of: images) {
+            let count = min(imagesPerChunk, images.upperBound - first)
+            if !columnsKept {
+                conv2dUnfold(columns: sliceColumns, padded: slicePadded, input: input + first * g.inputSize,
+                             images: count, g)
+            }
+            conv2dBackward(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset,
+                           inputGrad: inputGrad.map { $0 + first * g.inputSize },
+                           outputGradRows: outputGradRows.pointer + slice * g.outChannels * imagesPerChunk * g.outPixels,
+                           columnGrad: columnGrad.pointer + slice * g.patchSize * g.outPixels,
+                           padded: slicePadded, outputGrad: outputGrad + first * g.outputSize,
+                           columns: sliceColumns, images: count, weight: weight, g,
+                           accumulate: first != images.lowerBound)
+        }
     }
 }

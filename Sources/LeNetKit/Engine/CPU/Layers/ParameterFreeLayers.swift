@@ -36,13 +36,18 @@ final class MaxPool2dLayer: Layer {
         size == 2 && inputShape[1] % 2 == 0 && inputShape[2] % 2 == 0
     }
 
+    /// The bytes `choice` takes: one a window for the fast kernel, none for the reference.
+    static func choiceBytes(inputShape: [Int], size: Int, maxBatch: Int) -> Int {
+        canRectify(inputShape: inputShape, size: size) ? maxBatch * inputShape[0] * (inputShape[1] / 2) * (inputShape[2] / 2) : 0
+    }
+
     init(inputShape: [Int], size: Int, maxBatch: Int, rectifies: Bool = false) {
         (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
         self.size = size
         usesFastKernels = Self.canRectify(inputShape: inputShape, size: size)
         precondition(!rectifies || usesFastKernels, "only the 2x2 kernel takes over a ReLU")
         self.rectifies = rectifies
-        choice = .allocate(capacity: usesFastKernels ? maxBatch * channels * (height / 2) * (width / 2) : 0)
+        choice = .allocate(capacity: Self.choiceBytes(inputShape: inputShape, size: size, maxBatch: maxBatch))
         choice.initialize(repeating: 0)
     }
 

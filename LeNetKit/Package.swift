@@ -41,10 +41,12 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        // Atomics and the spin-wait hint for the thread pool (C).
+        .target(name: "CThreadSupport", path: "Sources/CThreadSupport"),
         .target(
             name: "LeNetKit",
             dependencies: [
-                "CZlib", "CPNG",
+                "CZlib", "CPNG", "CThreadSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -16,7 +16,7 @@ struct WorkOptions: ParsableArguments {
 
     var batchSize: Int { givenBatchSize ?? TrainingConfiguration().batchSize }
 
-    @Option(parsing: .unconditional, help: "Compute threads (default: every core, \(ComputeDevice.availableCores) here).")
+    @Option(parsing: .unconditional, help: "Compute threads (default: one per physical core, \(ComputeDevice.defaultThreads) here).")
     var threads: Int?
 
     @Flag(help: "Never download; fail if the data files are missing.")
@@ -33,7 +33,7 @@ struct WorkOptions: ParsableArguments {
     }
 
     /// Where the work runs.
-    var device: ComputeDevice { .cpu(threads: threads ?? ComputeDevice.availableCores) }
+    var device: ComputeDevice { .cpu(threads: threads ?? ComputeDevice.defaultThreads) }
 
     /// The dataset, downloaded if missing unless --no-download; download messages on standard error.
     func loadDataset() throws -> Dataset {

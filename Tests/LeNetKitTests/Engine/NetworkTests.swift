@@ -165,17 +165,28 @@ import Testing
         let batch = 101
         let input = random.floats(batch * g.inputSize, in: 0...1)
         let outputGrad = random.floats(batch * g.outputSize)
-        let pool = ThreadPool(threadCount: 2)
-
         func run(keptImages: Int) -> (output: [Float], inputGrad: [Float], weightGrad: [Float], biasGrad: [Float]) {
-            let layer = Conv2dLayer(name: "conv", geometry: g, store: store, maxBatch: batch, trainable: true, pool: pool,
+            let layer = Conv2dLayer(name: "conv", geometry: g, store: store, maxBatch: batch, trainable: true,
                                     keptImages: keptImages)
             var output = [Float](repeating: 0, count: batch * g.outputSize)
             var inputGrad = [Float](repeating: 0, count: batch * g.inputSize)
-            layer.forward(input: input, output: &output, batch: batch, training: true, key: StepKey(seed: 0, step: 0))
-            layer.backward(input: input, output: output, outputGrad: outputGrad, inputGrad: &inputGrad, batch: batch)
-            return (output, inputGrad, Array(UnsafeBufferPointer(start: layer.weightGrad, count: weightCount)),
-                    Array(UnsafeBufferPointer(start: layer.biasGrad, count: g.outChannels)))
+            // Each slice's partials in its own copy of the gradient block, summed in slice order after.
+            let stride = store.parameterCount
+            let partials = UnsafeMutablePointer<Float>.allocate(capacity: batchSlices * stride)
+            defer { partials.deallocate() }
+            for slice in 0..<batchSlices {
+                layer.forward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
+                              output: &output, batch: batch, training: true, key: StepKey(seed: 0, step: 0))
+            }
+            for slice in 0..<batchSlices {
+                layer.backward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
+                               output: output, outputGrad: outputGrad, inputGrad: &inputGrad,
+                               partials: partials + slice * stride, batch: batch)
+            }
+            func summed(_ offset: Int, _ count: Int) -> [Float] {
+                (0..<count).map { i in (0..<batchSlices).reduce(Float(0)) { $0 + partials[$1 * stride + offset + i] } }
+            }
+            return (output, inputGrad, summed(layer.weightOffset, weightCount), summed(layer.biasOffset, g.outChannels))
         }
         let kept = run(keptImages: 64), chunked = run(keptImages: 5)
         #expect(chunked.output == kept.output)

@@ -14,31 +14,57 @@ public struct BenchmarkReport: Codable, Sendable {
     public var inferenceImagesPerSecond: Double
     public var batch1LatencyMicroseconds: Double
     public var peakResidentMegabytes: Double
+    /// The FMA peak measured in the same run (`PeakProbe`), GFLOP/s: on 1 thread, and on
+    /// `threads` threads together (the same as the first when `threads` is 1).
+    public var peakSingleThreadGFLOPS: Double?
+    public var peakGFLOPS: Double?
+    /// Each figure's arithmetic rate as a fraction of `peakGFLOPS` (FLOP counts: `Benchmark.trainingFLOPPerImage`...).
+    public var trainFractionOfPeak: Double?
+    public var epochFractionOfPeak: Double?
+    public var inferenceFractionOfPeak: Double?
 }
 
 extension BenchmarkReport {
     /// One line of compact JSON, keys in alphabetical order (`lenet bench --json`). Throws
     /// for a NaN or infinite figure, which JSON cannot hold.
     public func json() throws -> String {
-        JSONWriter.text(.object([
+        // Keys in alphabetical order; the peak and the fractions only when measured (as JSONEncoder does).
+        let fields: [(String, JSONValue?)] = [
             ("batch1LatencyMicroseconds", try JSONValue(batch1LatencyMicroseconds)),
             ("batchSize", JSONValue(batchSize)),
+            ("epochFractionOfPeak", try epochFractionOfPeak.map { try JSONValue($0) }),
             ("epochSeconds", try JSONValue(epochSeconds)),
             ("inferenceBatchSize", JSONValue(inferenceBatchSize)),
+            ("inferenceFractionOfPeak", try inferenceFractionOfPeak.map { try JSONValue($0) }),
             ("inferenceImagesPerSecond", try JSONValue(inferenceImagesPerSecond)),
             ("loadSeconds", try JSONValue(loadSeconds)),
             ("model", .string(model)),
+            ("peakGFLOPS", try peakGFLOPS.map { try JSONValue($0) }),
             ("peakResidentMegabytes", try JSONValue(peakResidentMegabytes)),
+            ("peakSingleThreadGFLOPS", try peakSingleThreadGFLOPS.map { try JSONValue($0) }),
             ("threads", JSONValue(threads)),
+            ("trainFractionOfPeak", try trainFractionOfPeak.map { try JSONValue($0) }),
             ("trainImagesPerSecond", try JSONValue(trainImagesPerSecond)),
-        ]), .compact)
+        ]
+        return JSONWriter.text(.object(fields.compactMap { key, value in value.map { (key, $0) } }), .compact)
     }
 }
 
 public enum Benchmark {
+    /// LeNet's arithmetic per image (BENCHMARKS.md): a forward pass 416,520 multiply-adds
+    /// (0.83 MFLOP), a training step 1.13M (2.26 MFLOP; conv1 needs no input gradient).
+    public static let forwardFLOPPerImage = 0.83e6
+    public static let trainingFLOPPerImage = 2.26e6
+    /// One epoch as `lenet train` runs it: 60,000 training images, then 10,000 evaluated (143.9 GFLOP).
+    public static let epochFLOP = 60_000 * trainingFLOPPerImage + 10_000 * forwardFLOPPerImage
+    /// The tutorial's run: 8 epochs (~1.15 TFLOP).
+    public static let tutorialRunFLOP = 8 * epochFLOP
+
     /// Measures with the data already loaded by the caller (`loadSeconds` is passed through).
+    /// `probe`: the FMA peak to report fractions of, measured in the same run (nil: measure it here).
     public static func run(dataset: Dataset, model: ModelVariant, threads: Int, batchSize: Int,
-                           inferenceBatchSize: Int, loadSeconds: Double, trainBatches: Int? = nil) throws -> BenchmarkReport {
+                           inferenceBatchSize: Int, loadSeconds: Double, trainBatches: Int? = nil,
+                           probe: PeakProbe? = nil) throws -> BenchmarkReport {
         var configuration = TrainingConfiguration()
         configuration.model = model
         configuration.batchSize = batchSize
@@ -102,11 +128,18 @@ public enum Benchmark {
         }
         _ = sink
 
+        let probe = probe ?? PeakProbe.measure(threads: threads)
+        let peak = (threads == 1 ? probe.singleThreadGFLOPS : probe.allThreadsGFLOPS) * 1e9
+        let epochLength = Double(dataset.train.count) * trainingFLOPPerImage + Double(dataset.test.count) * forwardFLOPPerImage
         return BenchmarkReport(model: model.rawValue, threads: threads, batchSize: batchSize, loadSeconds: loadSeconds,
                                trainImagesPerSecond: trainImagesPerSecond, epochSeconds: epochSeconds,
                                inferenceBatchSize: inferenceBatchSize, inferenceImagesPerSecond: inferenceImagesPerSecond,
                                batch1LatencyMicroseconds: latencies.min() ?? 0,
-                               peakResidentMegabytes: peakResidentMegabytes())
+                               peakResidentMegabytes: peakResidentMegabytes(),
+                               peakSingleThreadGFLOPS: probe.singleThreadGFLOPS, peakGFLOPS: peak / 1e9,
+                               trainFractionOfPeak: trainImagesPerSecond * trainingFLOPPerImage / peak,
+                               epochFractionOfPeak: epochLength / epochSeconds / peak,
+                               inferenceFractionOfPeak: inferenceImagesPerSecond * forwardFLOPPerImage / peak)
     }
 
     /// Peak resident set size of this process so far.

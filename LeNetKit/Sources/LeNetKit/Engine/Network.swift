@@ -129,11 +129,42 @@ public struct ComputeDevice: Sendable {
         }
     }
 
-    /// The CPU backend on every core the process may use.
-    public static var allCores: ComputeDevice { .cpu(threads: availableCores) }
+    /// The CPU backend on every core the process may use (`defaultThreads` threads).
+    public static var allCores: ComputeDevice { .cpu(threads: defaultThreads) }
 
-    /// The cores this process may run on.
+    /// The logical CPUs (hardware threads) this process may run on.
     public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// The compute threads a run uses unless told otherwise: one per physical core this
+    /// process may run on (the hardware threads of one core share its vector units, so a
+    /// second thread there adds no arithmetic), at most `CPUNetwork.maxUsefulThreads`
+    /// (a batch is cut into that many fixed slices; more threads would only wait).
+    ///
+    /// A VM may present vCPUs as separate cores that in fact share one core's vector units
+    /// (this project's 2-vCPU machine does on some days); only a measurement shows it
+    /// (`PeakProbe`: all-thread speed-up near 1.0x), and the default does not spend the
+    /// probe's second on it: such vCPUs keep one thread each, because a second thread there
+    /// was measured not to slow training (+11% training throughput on 2026-11-29, a shared
+    /// day), and it doubles the speed on a day they are separate (BENCHMARKS.md, issue 14).
+    /// Pass `--threads 1` where a measurement shows otherwise.
+    public static var defaultThreads: Int { min(physicalCores, CPUNetwork.maxUsefulThreads) }
+
+    /// Physical cores: Linux's topology files group the hardware threads by core
+    /// (`thread_siblings_list`), at most the logical CPUs this process may use; elsewhere,
+    /// or when they cannot be read, the logical CPU count.
+    public static let physicalCores: Int = {
+        #if os(Linux)
+        var groups = Set<String>()
+        for cpu in 0..<ProcessInfo.processInfo.processorCount {
+            let path = "/sys/devices/system/cpu/cpu\(cpu)/topology/thread_siblings_list"
+            guard let siblings = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            groups.insert(siblings.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return groups.isEmpty ? availableCores : max(1, min(groups.count, availableCores))
+        #else
+        return availableCores
+        #endif
+    }()
 
     /// The bytes a network of this device holds for batches of up to `maxBatch`: parameters,
     /// gradients, optimizer state, activations and scratch. Nil when the backend does not say.

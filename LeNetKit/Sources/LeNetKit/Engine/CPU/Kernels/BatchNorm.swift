@@ -88,6 +88,78 @@ func batchNormBackward(inputGrad: UnsafeMutablePointer<Float>, gammaGrad: Unsafe
     }
 }
 
+// The training forward and backward in pieces, for a slice of the batch at a time
+// (`BatchNorm2dLayer` runs them with barriers between): the sums each slice contributes,
+// then the normalisation and input gradient from the batch's totals. Put together in
+// one slice they are the kernels above (the tests compare them).
+
+/// sums [C] = Σx per channel over the images of `s` (input [s.batch, C, H, W]).
+func batchNormSums(_ sums: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, _ s: BatchNormShape) {
+    for c in 0..<s.channels {
+        var total: Float = 0
+        for b in 0..<s.batch { total += sum(input + s.plane(b, c), count: s.pixels) }
+        sums[c] = total
+    }
+}
+
+/// squares [C] = Σ(x − mean[c])² per channel over the images of `s`.
+func batchNormSquaredDeviations(_ squares: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                mean: UnsafePointer<Float>, _ s: BatchNormShape) {
+    for c in 0..<s.channels {
+        var total: Float = 0
+        for b in 0..<s.batch { total += sumOfSquaredDeviations(input + s.plane(b, c), count: s.pixels, from: mean[c]) }
+        squares[c] = total
+    }
+}
+
+/// x̂ = (x − mean)·invStd into `normalized`, y = γ·x̂ + β into `output`, over the images of `s`.
+func batchNormNormalize(output: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>,
+                        input: UnsafePointer<Float>, mean: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>,
+                        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, _ s: BatchNormShape) {
+    for c in 0..<s.channels {
+        let invStd = inverseStd[c]
+        for b in 0..<s.batch {
+            let offset = s.plane(b, c)
+            affine(normalized + offset, input + offset, count: s.pixels, scale: invStd, shift: -mean[c] * invStd)
+            affine(output + offset, normalized + offset, count: s.pixels, scale: gamma[c], shift: beta[c])
+        }
+    }
+}
+
+/// gammaGrad [C] = Σdy·x̂ and betaGrad [C] = Σdy per channel over the images of `s`.
+func batchNormGradientSums(gammaGrad: UnsafeMutablePointer<Float>, betaGrad: UnsafeMutablePointer<Float>,
+                           outputGrad: UnsafePointer<Float>, normalized: UnsafePointer<Float>, _ s: BatchNormShape) {
+    for c in 0..<s.channels {
+        var sumDy: Float = 0, sumDyXhat: Float = 0
+        for b in 0..<s.batch {
+            let offset = s.plane(b, c)
+            sumDy += sum(outputGrad + offset, count: s.pixels)
+            sumDyXhat += dotProduct(outputGrad + offset, normalized + offset, count: s.pixels)
+        }
+        gammaGrad[c] = sumDyXhat
+        betaGrad[c] = sumDy
+    }
+}
+
+/// Channel c of the input gradient over the images of `s`, from the batch's sums:
+/// dx = k·n·dy − k·x̂·Σ(dy·x̂) − k·Σdy with k = γ·invStd/n, n the batch's values per channel.
+func batchNormInputGradient(_ inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                            normalized: UnsafePointer<Float>, channel c: Int, k: Float, n: Float,
+                            sumDy: Float, sumDyXhat: Float, _ s: BatchNormShape) {
+    let a = k * n, bCoefficient = -k * sumDyXhat, shift = -k * sumDy
+    for b in 0..<s.batch {
+        let offset = s.plane(b, c)
+        let dx = inputGrad + offset, dy = outputGrad + offset, xhat = normalized + offset
+        var i = 0
+        while i + 16 <= s.pixels {
+            let v = load16(dy + i) * a + load16(xhat + i) * bCoefficient + shift
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < s.pixels { dx[i] = dy[i] * a + xhat[i] * bCoefficient + shift; i += 1 }
+    }
+}
+
 @inline(__always) private func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }

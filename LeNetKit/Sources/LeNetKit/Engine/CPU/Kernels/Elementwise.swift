@@ -30,14 +30,20 @@ func reluBackward(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePoin
 /// Philox block with counter (i / 4, layer, step low, step high) under the run's seed;
 /// a GPU kernel computing the same formula gets the same mask.
 func dropoutMask(_ mask: UnsafeMutablePointer<Float>, count: Int, p: Float, key: StepKey, layer: Int) {
+    dropoutMask(mask, elements: 0..<count, p: p, key: key, layer: layer)
+}
+
+/// Elements `elements` of the same mask (`mask` is the whole [count] mask): a slice of
+/// the batch draws its own images' part, the same numbers as a draw of the whole.
+func dropoutMask(_ mask: UnsafeMutablePointer<Float>, elements: Range<Int>, p: Float, key: StepKey, layer: Int) {
     let keepScale: Float = p < 1 ? 1 / (1 - p) : 0
     let philoxKey = Philox4x32.key(key.seed)
     let stepLow = UInt32(truncatingIfNeeded: key.step), stepHigh = UInt32(truncatingIfNeeded: key.step >> 32)
-    var start = 0
-    while start < count {
+    var start = elements.lowerBound & ~3
+    while start < elements.upperBound {
         let words = Philox4x32.block(counter: .init(UInt32(truncatingIfNeeded: start / 4), UInt32(layer), stepLow, stepHigh),
                                      key: philoxKey)
-        for lane in 0..<min(4, count - start) {
+        for lane in 0..<4 where elements.contains(start + lane) {
             mask[start + lane] = Philox4x32.unitFloat(words[lane]) < p ? 0 : keepScale
         }
         start += 4

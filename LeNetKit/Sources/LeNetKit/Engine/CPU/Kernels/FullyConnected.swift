@@ -30,3 +30,29 @@ func linearBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMut
              dOut, MatrixView(weight, rows: outFeatures, columns: inFeatures), accumulate: false)
     }
 }
+
+/// Rows `rows` of `linearBackward`'s weight and bias gradients: weightGrad [out, in] and
+/// biasGrad [out] are the whole tensors, and only those rows are written. Each entry is
+/// the same sum over the batch whichever rows are asked for together.
+func linearWeightGradient(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                          rows: Range<Int>, outputGrad: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                          batch: Int, inFeatures: Int, outFeatures: Int) {
+    guard !rows.isEmpty else { return }
+    // dOut[:, rows]ᵀ: rows.count x batch, element (o, b) at outputGrad[b * out + rows.lowerBound + o].
+    let dOutRowsT = MatrixView(outputGrad + rows.lowerBound, rows: batch, columns: rows.count, rowStride: outFeatures).transposed
+    gemm(MutableMatrixView(weightGrad + rows.lowerBound * inFeatures, rows: rows.count, columns: inFeatures),
+         dOutRowsT, MatrixView(input, rows: batch, columns: inFeatures), accumulate: false)
+    for o in rows { biasGrad[o] = 0 }
+    for b in 0..<batch {
+        let row = outputGrad + b * outFeatures
+        for o in rows { biasGrad[o] += row[o] }
+    }
+}
+
+/// `linearBackward`'s input gradient alone: inputGrad [batch, in] = outputGrad · weight.
+func linearInputGradient(inputGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                         weight: UnsafePointer<Float>, batch: Int, inFeatures: Int, outFeatures: Int) {
+    gemm(MutableMatrixView(inputGrad, rows: batch, columns: inFeatures),
+         MatrixView(outputGrad, rows: batch, columns: outFeatures),
+         MatrixView(weight, rows: outFeatures, columns: inFeatures), accumulate: false)
+}

@@ -1,7 +1,7 @@
-/// Conv2d over NCHW via im2col + GEMM. The batch is cut into `batchSlices` fixed
-/// slices that run on the thread pool; each slice keeps its images' columns side
-/// by side and produces its own weight-gradient partial, summed in slice order.
-/// Evaluation unfolds one image at a time into a small, cache-resident scratch.
+/// Conv2d over NCHW via im2col + GEMM, one slice of the batch per call: each slice keeps
+/// its images' columns side by side and produces its own weight-gradient partial, which
+/// the network sums in slice order. Evaluation unfolds one image at a time into a small,
+/// cache-resident scratch.
 ///
 /// Columns take 25-150 floats per output pixel (138 KB an image for LeNet's two
 /// convolutions), so a slice keeps them for at most `maxKeptImages` images. A larger
@@ -13,41 +13,36 @@ final class Conv2dLayer: Layer {
     static let maxKeptImages = 64
 
     let geometry: ConvGeometry
-    let weight, bias, weightGrad, biasGrad: UnsafeMutablePointer<Float>
-    let pool: ThreadPool
+    let weight, bias: UnsafeMutablePointer<Float>
+    /// Where the weight and bias gradients sit in the gradient block (and in each slice's partials).
+    let weightOffset, biasOffset: Int
     /// Images per chunk: a slice's whole share of `maxBatch` when it fits, else `maxKeptImages`.
     let imagesPerChunk: Int
     let columns: FloatBuffer         // [batchSlices, C*K*K, imagesPerChunk*OH*OW], kept from forward for backward when one chunk holds the slice
     let outputGradRows: FloatBuffer  // [batchSlices, OC, imagesPerChunk*OH*OW] scratch
     let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
-    let partialGrads: FloatBuffer    // [batchSlices, OC*C*K*K + OC] per-slice weight and bias gradients
     let padded: FloatBuffer          // [batchSlices, C, H+2p, W+2p] scratch for im2col and col2im (empty without padding)
-    private let forwardWork = ConvForwardWork()
-    private let backwardWork = ConvBackwardWork()
 
     /// `keptImages` is for tests: a smaller chunk than `maxKeptImages`, to compare both paths.
-    init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool, pool: ThreadPool,
+    init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool,
          keptImages: Int = Conv2dLayer.maxKeptImages) {
         self.geometry = geometry
         weight = store.value("\(name).weight")
         bias = store.value("\(name).bias")
-        weightGrad = store.gradient("\(name).weight")
-        biasGrad = store.gradient("\(name).bias")
-        self.pool = pool
+        weightOffset = store.gradient("\(name).weight") - store.gradients.pointer
+        biasOffset = store.gradient("\(name).bias") - store.gradients.pointer
         let sizes = Scratch(geometry, maxBatch: maxBatch, trainable: trainable, keptImages: keptImages)
         imagesPerChunk = sizes.imagesPerChunk
         columns = FloatBuffer(count: sizes.columns)
         outputGradRows = FloatBuffer(count: sizes.outputGradRows)
         columnGrad = FloatBuffer(count: sizes.columnGrad)
-        partialGrads = FloatBuffer(count: sizes.partialGrads)
         padded = FloatBuffer(count: sizes.padded)
-        forwardWork.layer = self
-        backwardWork.layer = self
     }
 
     /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
+    /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
     struct Scratch {
-        let imagesPerChunk, columns, outputGradRows, columnGrad, partialGrads, padded: Int
+        let imagesPerChunk, columns, outputGradRows, columnGrad, padded: Int
 
         init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, keptImages: Int = Conv2dLayer.maxKeptImages) {
             // An inference-only network keeps no columns for a backward pass: one image's worth per slice.
@@ -56,11 +51,10 @@ final class Conv2dLayer: Layer {
             let gradientSlices = trainable ? batchSlices : 0
             outputGradRows = gradientSlices * g.outChannels * imagesPerChunk * g.outPixels
             columnGrad = gradientSlices * g.patchSize * g.outPixels
-            partialGrads = gradientSlices * (g.outChannels * g.patchSize + g.outChannels)
             padded = batchSlices * g.paddedInputSize
         }
 
-        var floats: Int { columns + outputGradRows + columnGrad + partialGrads + padded }
+        var floats: Int { columns + outputGradRows + columnGrad + padded }
     }
 
     private var sliceColumnsSize: Int { geometry.patchSize * imagesPerChunk * geometry.outPixels }
@@ -70,18 +64,12 @@ final class Conv2dLayer: Layer {
         stride(from: images.lowerBound, to: images.upperBound, by: imagesPerChunk)
     }
 
-    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, key: StepKey) {
-        forwardWork.arguments = (input, output, batch, training)
-        pool.run(forwardWork, tasks: batchSlices)
-    }
-
     /// One slice of the batch forward: in training its images' columns side by side,
     /// a chunk at a time (the last one kept for backward), in evaluation one image at a
     /// time through a small scratch.
-    fileprivate func forward(slice: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                             batch: Int, training: Bool) {
-        let g = geometry, images = sliceRange(slice, batch: batch)
+    func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                 output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {
+        let g = geometry
         let sliceColumns = columns.pointer + slice * sliceColumnsSize
         let slicePadded = g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil
         if training {
@@ -99,30 +87,18 @@ final class Conv2dLayer: Layer {
         }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
-                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
-        backwardWork.arguments = (input, outputGrad, inputGrad, batch)
-        pool.run(backwardWork, tasks: batchSlices)
-        // Sum the slices in order: the same result at any thread count.
-        let g = geometry
-        let weightCount = g.outChannels * g.patchSize, partialSize = weightCount + g.outChannels
-        weightGrad.update(from: partialGrads.pointer, count: weightCount)
-        biasGrad.update(from: partialGrads.pointer + weightCount, count: g.outChannels)
-        for slice in 1..<batchSlices {
-            let partial = partialGrads.pointer + slice * partialSize
-            for i in 0..<weightCount { weightGrad[i] += partial[i] }
-            for i in 0..<g.outChannels { biasGrad[i] += partial[weightCount + i] }
-        }
-    }
-
     /// One slice's weight- and bias-gradient partial, and its images' input gradients,
     /// a chunk at a time: the partial is the chunks' sum, in chunk order.
-    fileprivate func backward(slice: Int, input: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
-                              inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
-        let g = geometry, images = sliceRange(slice, batch: batch)
-        let weightCount = g.outChannels * g.patchSize, partialSize = weightCount + g.outChannels
-        let partial = partialGrads.pointer + slice * partialSize
-        guard !images.isEmpty else { partial.update(repeating: 0, count: partialSize); return }
+    func backward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                  output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, partials: UnsafeMutablePointer<Float>, batch: Int) {
+        let g = geometry
+        guard !images.isEmpty else {
+            // An empty slice adds nothing: its partial is zero.
+            (partials + weightOffset).update(repeating: 0, count: g.outChannels * g.patchSize)
+            (partials + biasOffset).update(repeating: 0, count: g.outChannels)
+            return
+        }
         let sliceColumns = columns.pointer + slice * sliceColumnsSize
         let slicePadded = g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil
         // Forward kept the columns only when the slice was one chunk.
@@ -133,7 +109,7 @@ final class Conv2dLayer: Layer {
                 conv2dUnfold(columns: sliceColumns, padded: slicePadded, input: input + first * g.inputSize,
                              images: count, g)
             }
-            conv2dBackward(weightGrad: partial, biasGrad: partial + weightCount,
+            conv2dBackward(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset,
                            inputGrad: inputGrad.map { $0 + first * g.inputSize },
                            outputGradRows: outputGradRows.pointer + slice * g.outChannels * imagesPerChunk * g.outPixels,
                            columnGrad: columnGrad.pointer + slice * g.patchSize * g.outPixels,
@@ -141,28 +117,5 @@ final class Conv2dLayer: Layer {
                            columns: sliceColumns, images: count, weight: weight, g,
                            accumulate: first != images.lowerBound)
         }
-    }
-}
-
-/// The current forward call of a Conv2dLayer, as work for the thread pool.
-private final class ConvForwardWork: ParallelWork {
-    unowned(unsafe) var layer: Conv2dLayer!
-    var arguments: (input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int, training: Bool)?
-
-    func run(task: Int) {
-        guard let (input, output, batch, training) = arguments else { return }
-        layer.forward(slice: task, input: input, output: output, batch: batch, training: training)
-    }
-}
-
-/// The current backward call of a Conv2dLayer, as work for the thread pool.
-private final class ConvBackwardWork: ParallelWork {
-    unowned(unsafe) var layer: Conv2dLayer!
-    var arguments: (input: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
-                    inputGrad: UnsafeMutablePointer<Float>?, batch: Int)?
-
-    func run(task: Int) {
-        guard let (input, outputGrad, inputGrad, batch) = arguments else { return }
-        layer.backward(slice: task, input: input, outputGrad: outputGrad, inputGrad: inputGrad, batch: batch)
     }
 }

@@ -4,15 +4,19 @@ final class ReLULayer: Layer {
     let features: Int  // per sample
     init(features: Int) { self.features = features }
 
-    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, key: StepKey) {
-        reluForward(output: output, input: input, count: batch * features)
+    func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                 output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {
+        let first = images.lowerBound * features
+        reluForward(output: output + first, input: input + first, count: images.count * features)
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
-                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
+    func backward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                  output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, partials: UnsafeMutablePointer<Float>, batch: Int) {
         guard let inputGrad else { return }
-        reluBackward(inputGrad: inputGrad, outputGrad: outputGrad, output: output, count: batch * features)
+        let first = images.lowerBound * features
+        reluBackward(inputGrad: inputGrad + first, outputGrad: outputGrad + first, output: output + first,
+                     count: images.count * features)
     }
 }
 
@@ -23,6 +27,9 @@ final class MaxPool2dLayer: Layer {
     /// 2x2 windows on even planes (LeNet's) take the fast kernels; others the plain ones.
     let usesFastKernels: Bool
     let choice: UnsafeMutableBufferPointer<UInt8>  // [maxBatch, C, H/2, W/2]: which input won each window
+    /// Floats per image in and out.
+    var inputSize: Int { channels * height * width }
+    var outputSize: Int { channels * (height / size) * (width / size) }
 
     /// A fast (2x2, even-sized) pooling layer can take over the ReLU before it.
     static func canRectify(inputShape: [Int], size: Int) -> Bool {
@@ -46,26 +53,32 @@ final class MaxPool2dLayer: Layer {
 
     deinit { choice.deallocate() }
 
-    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, key: StepKey) {
+    func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                 output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {
+        let planes = images.count * channels, inOffset = images.lowerBound * inputSize
+        let outOffset = images.lowerBound * outputSize
         if usesFastKernels {
-            maxPool2x2Forward(output: output, choice: choice.baseAddress!, input: input,
-                              planes: batch * channels, height: height, width: width, rectify: rectifies)
+            maxPool2x2Forward(output: output + outOffset, choice: choice.baseAddress! + outOffset, input: input + inOffset,
+                              planes: planes, height: height, width: width, rectify: rectifies)
         } else {
-            maxPoolForwardReference(output: output, input: input, planes: batch * channels,
+            maxPoolForwardReference(output: output + outOffset, input: input + inOffset, planes: planes,
                                     height: height, width: width, size: size)
         }
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
-                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
+    func backward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                  output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, partials: UnsafeMutablePointer<Float>, batch: Int) {
         guard let inputGrad else { return }
+        let planes = images.count * channels, inOffset = images.lowerBound * inputSize
+        let outOffset = images.lowerBound * outputSize
         if usesFastKernels {
-            maxPool2x2Backward(inputGrad: inputGrad, outputGrad: outputGrad, choice: choice.baseAddress!,
-                               planes: batch * channels, height: height, width: width)
+            maxPool2x2Backward(inputGrad: inputGrad + inOffset, outputGrad: outputGrad + outOffset,
+                               choice: choice.baseAddress! + outOffset, planes: planes, height: height, width: width)
         } else {
-            maxPoolBackwardReference(inputGrad: inputGrad, outputGrad: outputGrad, input: input, output: output,
-                                     planes: batch * channels, height: height, width: width, size: size)
+            maxPoolBackwardReference(inputGrad: inputGrad + inOffset, outputGrad: outputGrad + outOffset,
+                                     input: input + inOffset, output: output + outOffset,
+                                     planes: planes, height: height, width: width, size: size)
         }
     }
 }
@@ -74,10 +87,11 @@ final class MaxPool2dLayer: Layer {
 /// input. NCHW flattens to [N, C*H*W] this way, and a ReLU that the following max
 /// pool took over becomes one.
 final class PassThroughLayer: Layer {
-    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, key: StepKey) {}
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
-                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {}
+    func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                 output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {}
+    func backward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                  output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, partials: UnsafeMutablePointer<Float>, batch: Int) {}
 }
 
 /// Inverted dropout: in training each feature is zeroed with probability p and the
@@ -89,7 +103,8 @@ final class DropoutLayer: Layer {
     let ordinal: Int
     let mask: FloatBuffer  // [maxBatch, features]: 0 or 1/(1-p), drawn each training step
     /// A keep-mask (0/1 per feature) to use on the next training step instead of a
-    /// random draw, to compare with a reference implementation.
+    /// random draw, to compare with a reference implementation (the network clears it
+    /// after that step's forward).
     var presetKeepMask: [Float]?
 
     init(p: Float, features: Int, maxBatch: Int, ordinal: Int) {
@@ -99,22 +114,23 @@ final class DropoutLayer: Layer {
         mask = FloatBuffer(count: maxBatch * features)
     }
 
-    func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                 training: Bool, key: StepKey) {
-        let count = batch * features
-        guard training else { output.update(from: input, count: count); return }
+    func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                 output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {
+        let first = images.lowerBound * features, count = images.count * features
+        guard training else { (output + first).update(from: input + first, count: count); return }
         if let keep = presetKeepMask {
-            for i in 0..<count { mask.pointer[i] = keep[i] / (1 - p) }
-            presetKeepMask = nil
+            for i in first..<(first + count) { mask.pointer[i] = keep[i] / (1 - p) }
         } else {
-            dropoutMask(mask.pointer, count: count, p: p, key: key, layer: ordinal)
+            dropoutMask(mask.pointer, elements: first..<(first + count), p: p, key: key, layer: ordinal)
         }
-        multiply(output, input, mask.pointer, count: count)
+        multiply(output + first, input + first, mask.pointer + first, count: count)
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
-                  inputGrad: UnsafeMutablePointer<Float>?, batch: Int) {
+    func backward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
+                  output: UnsafePointer<Float>, outputGrad: UnsafePointer<Float>,
+                  inputGrad: UnsafeMutablePointer<Float>?, partials: UnsafeMutablePointer<Float>, batch: Int) {
         guard let inputGrad else { return }
-        multiply(inputGrad, outputGrad, mask.pointer, count: batch * features)
+        let first = images.lowerBound * features
+        multiply(inputGrad + first, outputGrad + first, mask.pointer + first, count: images.count * features)
     }
 }

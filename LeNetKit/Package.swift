@@ -51,7 +51,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             // The ONNX schema the generated Export/ONNX/onnx.pb.swift came from (see Export/ONNX/README.md).
-            exclude: ["Export/ONNX/onnx.proto", "Export/ONNX/README.md"],
+            // The GPU kernels' C sources: the library carries them as KernelSources.generated.swift.
+            exclude: ["Export/ONNX/onnx.proto", "Export/ONNX/README.md", "Engine/GPU/Kernels"],
             swiftSettings: speedFlags + testableLibrary
         ),
     ]

@@ -30,6 +30,9 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        if work.deviceKind != .cpu {  // validate() has found the runtime
+            throw CommandError("lenet bench measures the CPU backend only so far; run it without --device \(work.deviceKind.rawValue)")
+        }
         let start = Date()
         let dataset = try work.loadDataset()
         let loadSeconds = Date().timeIntervalSince(start)

@@ -10,6 +10,6 @@ struct LeNetCommand: AsyncParsableCommand {
         commandName: "lenet",
         abstract: "Train and run LeNet-5 on MNIST, from scratch, in Swift.",
         version: version,
-        subcommands: [TrainCommand.self, ExperimentCommand.self, BenchCommand.self, SamplesCommand.self, DataCommand.self, SummaryCommand.self, EvaluateCommand.self, ExportCommand.self, PredictCommand.self, ServeCommand.self]
+        subcommands: [TrainCommand.self, ExperimentCommand.self, BenchCommand.self, SamplesCommand.self, DataCommand.self, SummaryCommand.self, EvaluateCommand.self, ExportCommand.self, PredictCommand.self, ServeCommand.self, DevicesCommand.self]
     )
 }

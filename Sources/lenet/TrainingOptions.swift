@@ -4,6 +4,11 @@ import LeNetKit
 
 extension ModelVariant: @retroactive ExpressibleByArgument {}
 
+/// `--device`: the CPU backend, or the GPU one through OpenCL or CUDA.
+enum DeviceKind: String, ExpressibleByArgument, CaseIterable {
+    case cpu, opencl, cuda
+}
+
 /// The options of every command that loads the data and computes: train, experiment,
 /// evaluate and bench. One definition, one validation.
 struct WorkOptions: ParsableArguments {
@@ -22,6 +27,9 @@ struct WorkOptions: ParsableArguments {
     @Flag(help: "Never download; fail if the data files are missing.")
     var noDownload = false
 
+    @Option(name: .customLong("device"), help: "Where to compute: cpu, opencl or cuda (`lenet devices` lists them).")
+    var deviceKind: DeviceKind = .cpu
+
     /// More threads than this only wait: the work of a batch is cut into a few fixed slices.
     static let maxThreads = 256
 
@@ -30,10 +38,20 @@ struct WorkOptions: ParsableArguments {
         guard (1...Self.maxThreads).contains(threads ?? 1) else {
             throw ValidationError("--threads must be between 1 and \(Self.maxThreads)")
         }
+        // A GPU runtime that is missing fails here, in one line, before any work starts.
+        if deviceKind != .cpu { _ = try device }
     }
 
     /// Where the work runs.
-    var device: ComputeDevice { .cpu(threads: threads ?? ComputeDevice.defaultThreads) }
+    var device: ComputeDevice {
+        get throws {
+            switch deviceKind {
+            case .cpu: .cpu(threads: threads ?? ComputeDevice.defaultThreads)
+            case .opencl: try .opencl()
+            case .cuda: try .cuda()
+            }
+        }
+    }
 
     /// The dataset, downloaded if missing unless --no-download; download messages on standard error.
     func loadDataset() throws -> Dataset {

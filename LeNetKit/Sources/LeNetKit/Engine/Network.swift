@@ -132,6 +132,24 @@ public struct ComputeDevice: Sendable {
     /// The CPU backend on every core the process may use (`defaultThreads` threads).
     public static var allCores: ComputeDevice { .cpu(threads: defaultThreads) }
 
+    /// The GPU backend through OpenCL, on device `index` (GPUs first; see `lenet devices`).
+    /// Throws one line naming what is missing when there is no OpenCL library or device.
+    public static func opencl(device index: Int = 0) throws -> ComputeDevice { try gpu(.opencl, device: index) }
+
+    /// The GPU backend through the CUDA driver API, on device `index`. Throws one line
+    /// naming what is missing when there is no NVIDIA driver or GPU.
+    public static func cuda(device index: Int = 0) throws -> ComputeDevice { try gpu(.cuda, device: index) }
+
+    /// Opens the runtime now, so that a missing driver fails before any work starts; the
+    /// kernels compile when the first network is made (once per device).
+    private static func gpu(_ kind: GPURuntimeKind, device index: Int) throws -> ComputeDevice {
+        let runtime = try GPURuntimes.open(kind, device: index)
+        let program = CompiledOnce(runtime)
+        return ComputeDevice(name: "\(kind.rawValue) (\(runtime.device.name))") { definition, maxBatch, trainable in
+            try GPUNetwork(definition, maxBatch: maxBatch, trainable: trainable, program: program.get())
+        }
+    }
+
     /// The logical CPUs (hardware threads) this process may run on.
     public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
 

@@ -7,6 +7,7 @@
 #     and the one-line errors without a runtime. LENET_REQUIRE_OPENCL=1 makes them fail
 #     (not skip) when no OpenCL device is found.
 # Run it after the main test step has built the tests (it does not build them again).
+# `--sources-only` does 1 and 2 (CI, whose test suite already runs the GPU tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,4 +26,5 @@ python3 Scripts/gpu/embed_kernels.py --check
 #    exactly the committed PTX, and ptxas assembles it for sm_90 without an error.
 Scripts/gpu/generate_ptx.sh --check
 
+[ "${1:-}" = "--sources-only" ] && exit 0
 LENET_REQUIRE_OPENCL=1 swift test -c release --skip-build --filter 'GPU(Kernel|Runtime|Network)Tests'

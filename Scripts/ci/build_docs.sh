@@ -36,11 +36,15 @@ graphs=$out/symbol-graphs
 rm -rf "$graphs" "$out/LeNetKit.doccarchive"
 mkdir -p "$graphs"
 
-# The C modules that LeNetKit's interface reaches: zlib and libpng (LeNetKit/Sources) and
-# swift-crypto's BoringSSL, as the build found them.
+# The C modules that LeNetKit's interface reaches: zlib and libpng (LeNetKit/Sources), its
+# own C targets (CThreadSupport: the module map SwiftPM generated for its include/ folder)
+# and swift-crypto's BoringSSL, as the build found them.
 module_maps=()
 while IFS= read -r map; do module_maps+=(-Xcc "-fmodule-map-file=$map"); done < <(
     { find LeNetKit/Sources -name module.modulemap
+      for include in LeNetKit/Sources/*/include; do
+          [ -d "$include" ] && echo "$bin/$(basename "$(dirname "$include")").build/module.modulemap"
+      done
       find "$checkouts/swift-crypto/Sources" -path '*/include/module.modulemap'; } 2>/dev/null | sort)
 
 "$extract" -module-name LeNetKit -target "$(uname -m)-unknown-linux-gnu" \

@@ -15,7 +15,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from embed_kernels import program  # noqa: E402
+from embed_kernels import program, write_or_check  # noqa: E402
 
 ARCHITECTURE = "compute_80"  # any CUDA 12 driver JIT-compiles it for Ampere, Hopper and later
 OPTIONS = [f"--gpu-architecture={ARCHITECTURE}", "--fmad=false", "--std=c++11"]
@@ -57,16 +57,9 @@ def main() -> int:
     if len(arguments) != 1:
         sys.exit(__doc__)
     out = pathlib.Path(arguments[0])
-    ptx = compile_ptx()
-    if "--check" in sys.argv[1:]:
-        if not out.exists() or out.read_text() != ptx:
-            print(f"{out} is not what NVRTC writes: run Scripts/gpu/generate_ptx.sh", file=sys.stderr)
-            return 1
-        print(f"{out.name} is what NVRTC writes")
-        return 0
-    out.write_text(ptx)
-    print(f"wrote {out} ({len(ptx)} bytes)")
-    return 0
+    return write_or_check(out, compile_ptx(), "--check" in sys.argv[1:],
+                          stale=f"{out} is not what NVRTC writes: run Scripts/gpu/generate_ptx.sh",
+                          fresh=f"{out.name} is what NVRTC writes")
 
 
 if __name__ == "__main__":

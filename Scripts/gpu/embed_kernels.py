@@ -66,17 +66,24 @@ def swift_file() -> str:
     )
 
 
-def main() -> int:
-    wanted = swift_file()
-    if "--check" in sys.argv[1:]:
-        if not OUTPUT.exists() or OUTPUT.read_text() != wanted:
-            print(f"{OUTPUT} is out of date: run Scripts/gpu/embed_kernels.py", file=sys.stderr)
+def write_or_check(path, wanted, check, stale, fresh):
+    """With `check`, 0 when `path` holds `wanted` (printing `fresh`), else 1 (printing
+    `stale`); without, writes `wanted` there. A generated file's two modes, for both scripts."""
+    if check:
+        if not path.exists() or path.read_text() != wanted:
+            print(stale, file=sys.stderr)
             return 1
-        print(f"{OUTPUT.name} is up to date")
+        print(fresh)
         return 0
-    OUTPUT.write_text(wanted)
-    print(f"wrote {OUTPUT}")
+    path.write_text(wanted)
+    print(f"wrote {path} ({len(wanted)} bytes)")
     return 0
+
+
+def main() -> int:
+    return write_or_check(OUTPUT, swift_file(), "--check" in sys.argv[1:],
+                          stale=f"{OUTPUT} is out of date: run Scripts/gpu/embed_kernels.py",
+                          fresh=f"{OUTPUT.name} is up to date")
 
 
 if __name__ == "__main__":

@@ -10,18 +10,15 @@ import Testing
 
     @Test(arguments: [("lenet_step.safetensors", ModelVariant.lenet), ("lenet_bn_step.safetensors", .lenetBN)])
     func oneTrainingStepMatchesPyTorch(file: String, variant: ModelVariant) throws {
-        let golden = try SafeTensorsFile(contentsOf: fixturesDirectory + "/" + file)
-        func tensor(_ name: String) throws -> [Float] {
-            guard let t = golden.tensors[name] else { throw ParameterStoreError.missing(name) }
-            return try t.floats()
-        }
+        let golden = try GoldenFile(file)
+        let tensor = golden.floats
         let definition = ModelDefinition.lenet(variant)
         let batch = 8
         let network = CPUNetwork(definition, maxBatch: batch, threads: 2)
         let store = network.memory
         for slot in store.parameterSlots + store.bufferSlots { try store.assign(slot.name, tensor(slot.name)) }
         network.inputs.update(from: try tensor("input"), count: batch * 784)
-        network.labels.update(from: try golden.tensors["target"]!.int64s().map { Int32($0) }, count: batch)
+        network.labels.update(from: try golden.labels(), count: batch)
         if variant == .lenetBN { network.presetDropoutKeepMask(try tensor("dropout_mask")) }
 
         let logits = Array(UnsafeBufferPointer(start: network.forward(batch: batch, training: true, key: StepKey(seed: 0, step: 0)),

@@ -75,11 +75,8 @@ import Testing
     @Test(arguments: [("lenet_step.safetensors", ModelVariant.lenet), ("lenet_bn_step.safetensors", .lenetBN)])
     func oneTrainingStepMatchesPyTorch(file: String, variant: ModelVariant) throws {
         guard let gpu = OpenCLTestDevice.get() else { return }
-        let golden = try SafeTensorsFile(contentsOf: fixturesDirectory + "/" + file)
-        func tensor(_ name: String) throws -> [Float] {
-            guard let t = golden.tensors[name] else { throw ParameterStoreError.missing(name) }
-            return try t.floats()
-        }
+        let golden = try GoldenFile(file)
+        let tensor = golden.floats
         let definition = ModelDefinition.lenet(variant)
         let batch = 8
         let store = ParameterStore(definition: definition)
@@ -87,7 +84,7 @@ import Testing
         let network = try GPUNetwork(definition, maxBatch: batch, trainable: true, program: gpu.program)
         network.load(store)
         network.optimizer = SGD(learningRate: 0.01)
-        let labels = try golden.tensors["target"]!.int64s().map { Int32($0) }
+        let labels = try golden.labels()
         network.trainStep(images: try tensor("input"), labels: labels,
                           keepMasks: variant == .lenetBN ? [try tensor("dropout_mask")] : [])
         #expect(maxRelativeDifference([Float(network.totals(of: .train).lossSum)], try tensor("loss")) < Self.tolerance, "loss")

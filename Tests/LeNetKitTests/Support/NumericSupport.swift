@@ -50,3 +50,21 @@ func dot(_ y: [Float], _ r: [Float]) -> Double { zip(y, r).reduce(0) { $0 + Doub
 /// The repository's Tests/LeNetKitTests/Fixtures folder.
 let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+/// A golden file written by Scripts/fixtures/make_fixtures.py (PyTorch), read by name.
+struct GoldenFile {
+    let file: SafeTensorsFile
+    init(_ name: String) throws { file = try SafeTensorsFile(contentsOf: fixturesDirectory + "/" + name) }
+
+    /// The tensor `name` as floats; a name the file lacks is an error naming it.
+    func floats(_ name: String) throws -> [Float] {
+        guard let tensor = file.tensors[name] else { throw ParameterStoreError.missing(name) }
+        return try tensor.floats()
+    }
+
+    /// The batch's class labels (the int64 tensor `target`).
+    func labels() throws -> [Int32] {
+        guard let tensor = file.tensors["target"] else { throw ParameterStoreError.missing("target") }
+        return try tensor.int64s().map { Int32($0) }
+    }
+}

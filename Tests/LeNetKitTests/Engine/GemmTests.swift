@@ -12,37 +12,69 @@ import Testing
     static let layouts = [Layout(aTransposed: false, bTransposed: false), Layout(aTransposed: true, bTransposed: false),
                           Layout(aTransposed: false, bTransposed: true), Layout(aTransposed: true, bTransposed: true)]
 
-    /// The fast kernels against the reference on shapes that hit every block and tail.
-    @Test(arguments: layouts)
-    func fastKernelsMatchReference(layout: Layout) {
-        var random = TestRandom(seed: 7)
-        let shapes = [(1, 1, 1), (6, 32, 25), (7, 33, 17), (16, 100, 150), (13, 50, 3), (150, 100, 16),
-                      (32, 120, 400), (5, 784, 25), (4, 10, 84), (9, 16, 31), (2, 47, 64), (6, 25, 3136), (7, 5, 33), (3, 9, 40)]
-        for (m, n, k) in shapes {
-            let a = random.floats(m * k), b = random.floats(k * n)
-            for accumulate in [false, true] {
-                let start = random.floats(m * n)
-                var fast = start, reference = start
-                a.withUnsafeBufferPointer { ap in
-                    b.withUnsafeBufferPointer { bp in
-                        // Stored transposed means a [k, m] block read with swapped strides.
-                        let aView = layout.aTransposed
-                            ? MatrixView(ap.baseAddress!, rows: k, columns: m).transposed
-                            : MatrixView(ap.baseAddress!, rows: m, columns: k)
-                        let bView = layout.bTransposed
-                            ? MatrixView(bp.baseAddress!, rows: n, columns: k).transposed
-                            : MatrixView(bp.baseAddress!, rows: k, columns: n)
-                        fast.withUnsafeMutableBufferPointer {
-                            gemm(MutableMatrixView($0.baseAddress!, rows: m, columns: n), aView, bView, accumulate: accumulate)
-                        }
-                        reference.withUnsafeMutableBufferPointer {
-                            gemmReference(MutableMatrixView($0.baseAddress!, rows: m, columns: n), aView, bView, accumulate: accumulate)
-                        }
+    /// Shapes that hit every block and tail of both blockings (6 x 32 and 6 x 16 broadcast
+    /// blocks; 4 x 4 and 2 x 3 dot-product blocks), then random ones with m, n and k
+    /// mostly not multiples of any block.
+    static func shapes() -> [(m: Int, n: Int, k: Int)] {
+        var shapes = [(1, 1, 1), (6, 32, 25), (7, 33, 17), (16, 100, 150), (13, 50, 3), (150, 100, 16),
+                      (32, 120, 400), (5, 784, 25), (4, 10, 84), (9, 16, 31), (2, 47, 64), (6, 25, 3136), (7, 5, 33),
+                      (3, 9, 40), (6, 16, 16), (12, 48, 15), (5, 3, 16), (11, 7, 47), (1, 17, 1), (3, 2, 18)]
+        var random = TestRandom(seed: 11)
+        for _ in 0..<24 { shapes.append((1 + random.int(below: 40), 1 + random.int(below: 90), 1 + random.int(below: 70))) }
+        return shapes.map { (m: $0.0, n: $0.1, k: $0.2) }
+    }
+
+    /// C for one layout, shape and blocking, from the same random operands and start.
+    static func product(_ layout: Layout, m: Int, n: Int, k: Int, accumulate: Bool, blocking: GemmBlocking?) -> [Float] {
+        var random = TestRandom(seed: UInt64(7 + m * 1_000_003 + n * 1009 + k))
+        let a = random.floats(m * k), b = random.floats(k * n)
+        var c = random.floats(m * n)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                // Stored transposed means a [k, m] block read with swapped strides.
+                let aView = layout.aTransposed
+                    ? MatrixView(ap.baseAddress!, rows: k, columns: m).transposed
+                    : MatrixView(ap.baseAddress!, rows: m, columns: k)
+                let bView = layout.bTransposed
+                    ? MatrixView(bp.baseAddress!, rows: n, columns: k).transposed
+                    : MatrixView(bp.baseAddress!, rows: k, columns: n)
+                c.withUnsafeMutableBufferPointer {
+                    let cView = MutableMatrixView($0.baseAddress!, rows: m, columns: n)
+                    if let blocking {
+                        gemm(cView, aView, bView, accumulate: accumulate, blocking: blocking)
+                    } else {
+                        gemmReference(cView, aView, bView, accumulate: accumulate)
                     }
                 }
+            }
+        }
+        return c
+    }
+
+    /// The fast kernels, with each register blocking whatever this CPU's, against the reference.
+    @Test(arguments: layouts, GemmBlocking.allCases)
+    func fastKernelsMatchReference(layout: Layout, blocking: GemmBlocking) {
+        for (m, n, k) in Self.shapes() {
+            for accumulate in [false, true] {
+                let fast = Self.product(layout, m: m, n: n, k: k, accumulate: accumulate, blocking: blocking)
+                let reference = Self.product(layout, m: m, n: n, k: k, accumulate: accumulate, blocking: nil)
                 // Float32 rounding grows about as √k over a long sum; the reference sums in Double.
                 let difference = maxRelativeDifference(fast, reference)
-                #expect(difference < 1e-6 * max(10, Float(k).squareRoot()), "\(layout) m=\(m) n=\(n) k=\(k) accumulate=\(accumulate): \(difference)")
+                #expect(difference < 1e-6 * max(10, Float(k).squareRoot()),
+                        "\(layout) \(blocking) m=\(m) n=\(n) k=\(k) accumulate=\(accumulate): \(difference)")
+            }
+        }
+    }
+
+    /// The blockings differ only in speed: every element is the same arithmetic, so a
+    /// result does not depend on which CPU computed it.
+    @Test(arguments: layouts)
+    func blockingsAreBitIdentical(layout: Layout) {
+        for (m, n, k) in Self.shapes() {
+            for accumulate in [false, true] {
+                let wide = Self.product(layout, m: m, n: n, k: k, accumulate: accumulate, blocking: .wide)
+                let narrow = Self.product(layout, m: m, n: n, k: k, accumulate: accumulate, blocking: .narrow)
+                #expect(wide.map(\.bitPattern) == narrow.map(\.bitPattern), "\(layout) m=\(m) n=\(n) k=\(k) accumulate=\(accumulate)")
             }
         }
     }

@@ -2,7 +2,8 @@
 #define LENET_CTHREADSUPPORT_H
 
 /// What Swift's standard library does not give a package that still builds for macOS 14:
-/// atomic loads, stores and adds on plain memory, and the CPU's spin-wait hint. The thread
+/// atomic loads, stores and adds on plain memory, the CPU's spin-wait hint, and whether
+/// the CPU has AVX-512. The thread
 /// pool (Sources/LeNetKit/Engine/CPU/ThreadPool.swift) spins on these before it sleeps.
 ///
 /// They are compiled in CThreadSupport.c rather than inline here, so that a build with
@@ -19,5 +20,10 @@ long lenet_atomic_fetch_add(long *p, long value);
 /// A hint that the caller is spinning: `pause` on x86 (frees the core's other hardware
 /// thread, saves power), `yield` on ARM.
 void lenet_cpu_relax(void);
+
+/// 1 where the CPU has AVX-512 (AVX512F) and the OS keeps its 512-bit registers, else 0
+/// (and on every CPU that is not x86). The GEMM sizes its register blocks by it
+/// (`GemmBlocking.native`); Swift has no `cpuid`.
+int lenet_cpu_has_avx512f(void);
 
 #endif

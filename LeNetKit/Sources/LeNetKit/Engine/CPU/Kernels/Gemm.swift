@@ -4,6 +4,9 @@
 /// A matrix view names its element (r, c) at `pointer[r * rowStride + c * colStride]`,
 /// so a transposed operand is the same memory with its strides swapped.
 
+import CThreadSupport
+import Foundation
+
 /// A read-only matrix view.
 struct MatrixView {
     var pointer: UnsafePointer<Float>
@@ -48,14 +51,48 @@ struct MutableMatrixView {
     }
 }
 
+/// The register blocks of the fast kernels, sized for the CPU's vector registers.
+///
+/// Every block computes each element of C by the same arithmetic (the same chain of
+/// multiply-adds, the same lanes summed in the same order), so the two give bit-identical
+/// results; only their speed differs.
+enum GemmBlocking: Sendable, CaseIterable {
+    /// For 32 512-bit registers (AVX-512): broadcast blocks of 6 x 32, dot-product blocks of 4 x 4.
+    case wide
+    /// For 16 256-bit registers (AVX2; NEON's 32 128-bit ones hold the same): broadcast
+    /// blocks of 6 x 16, dot-product blocks of 2 x 3. The wide blocks' 12 and 16 `SIMD16`
+    /// accumulators would need 24 and 32 such registers, and spill.
+    case narrow
+
+    /// The CPU's: wide where it has AVX-512 (checked once, by `cpuid`, with the OS's
+    /// support for the 512-bit state), else narrow.
+    ///
+    /// Swift cannot test target features at compile time (no `#if` for them), so this is
+    /// a run-time check of the CPU. With the default `-target-cpu native` the build host
+    /// is the run host, and the check names the registers the code was compiled for. A
+    /// binary built for a smaller CPU (`LENET_TARGET_CPU=haswell`, `x86-64`) and run on an
+    /// AVX-512 CPU gets the wide blocks on narrower registers: the same results, slower.
+    ///
+    /// `LENET_GEMM_BLOCKING=wide` or `narrow` in the environment overrides the check, to
+    /// compare the two on one machine (`lenet bench` with each).
+    static let native: GemmBlocking = {
+        switch ProcessInfo.processInfo.environment["LENET_GEMM_BLOCKING"] {
+        case "wide": return .wide
+        case "narrow": return .narrow
+        default: return lenet_cpu_has_avx512f() != 0 ? .wide : .narrow
+        }
+    }()
+}
+
 /// C = A·B, or C += A·B when `accumulate`. Picks the fast kernel that fits the
-/// operands' layout, else the reference loop.
-func gemm(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+/// operands' layout, else the reference loop; `blocking` picks its register block.
+func gemm(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
+          blocking: GemmBlocking = .native) {
     precondition(a.rows == c.rows && b.columns == c.columns && a.columns == b.rows, "gemm shapes differ")
     if b.columnStride == 1 {
-        gemmBroadcastA(c, a, b, accumulate: accumulate)
+        gemmBroadcastA(c, a, b, accumulate: accumulate, blocking: blocking)
     } else if a.columnStride == 1 && b.rowStride == 1 {
-        gemmDotProducts(c, a, b, accumulate: accumulate)
+        gemmDotProducts(c, a, b, accumulate: accumulate, blocking: blocking)
     } else {
         gemmReference(c, a, b, accumulate: accumulate)
     }
@@ -93,9 +130,13 @@ typealias Vector = SIMD16<Float>
 }
 
 /// B's rows contiguous: each step broadcasts one element of A against a row
-/// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators).
+/// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators), or
+/// with `.narrow` 6 x 16 (6 vectors: 12 256-bit registers). Either way each element of C
+/// is one chain of multiply-adds over k in order, whatever block computes it.
 /// A short last row block repeats its last row (computed, not stored).
-func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
+                    blocking: GemmBlocking = .native) {
+    let wide = blocking == .wide
     let m = c.rows, n = c.columns, k = a.columns
     let ars = a.rowStride, acs = a.columnStride, brs = b.rowStride
     var i0 = 0
@@ -104,7 +145,7 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
         @inline(__always) func aRow(_ r: Int) -> UnsafePointer<Float> { a.pointer + (i0 + min(r, rows - 1)) * ars }
         let a0 = aRow(0), a1 = aRow(1), a2 = aRow(2), a3 = aRow(3), a4 = aRow(4), a5 = aRow(5)
         var j = 0
-        while j + 32 <= n {
+        while wide && j + 32 <= n {
             var c00 = Vector(), c01 = Vector(), c10 = Vector(), c11 = Vector(), c20 = Vector(), c21 = Vector()
             var c30 = Vector(), c31 = Vector(), c40 = Vector(), c41 = Vector(), c50 = Vector(), c51 = Vector()
             var bp = b.pointer + j
@@ -157,7 +198,7 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
                 }
             }
         }
-        if j + 16 <= n {
+        while j + 16 <= n {  // once after the wide blocks; every block of the narrow ones
             tile16(j, firstLane: 0)
             j += 16
         }
@@ -185,29 +226,38 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
 
 /// A's rows and B's columns contiguous along the shared dimension: each C
 /// element is a dot product. Register blocks of 4 (or, for the last rows, 2 and 1)
-/// rows x 4 columns of C, vectors along the shared dimension, summed across lanes
-/// at the end. A short column block repeats its last column (computed, not stored).
-func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool) {
+/// rows x 4 columns of C, or with `.narrow` 2 (then 1) rows x 3 columns; vectors along
+/// the shared dimension, summed across lanes at the end. Each element's lanes and their
+/// sum are the same whatever block computes it. A short column block repeats its last
+/// column (computed, not stored).
+func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
+                     blocking: GemmBlocking = .native) {
     let m = c.rows, n = c.columns, k = a.columns
+    let wide = blocking == .wide
+    let blockColumns = wide ? 4 : 3
     // With k >= 16 the last k % 16 terms go in one more vector step ending at k, its
     // lanes already summed masked off; only a shorter k leaves terms to scalar code.
     let vectorEnd = k >= 16 ? k : 0
     let ars = a.rowStride, bcs = b.columnStride
     var i0 = 0
     while i0 < m {
-        // Whole blocks of 4 rows, then 2, then 1: no row is computed for nothing.
-        let rows = m - i0 >= 4 ? 4 : (m - i0 >= 2 ? 2 : 1)
+        // Whole blocks of 4 (wide) or 2 rows, then 2, then 1: no row is computed for nothing.
+        let rows = wide && m - i0 >= 4 ? 4 : (m - i0 >= 2 ? 2 : 1)
         let a0 = a.pointer + i0 * ars
         var j0 = 0
         while j0 < n {
-            let cols = min(4, n - j0)
+            let cols = min(blockColumns, n - j0)
             let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
             let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
             let sums: Vector  // lane r*4 + col: the vector part of C[i0 + r, j0 + col]
-            switch rows {
-            case 4: sums = dotSums4(a0, ars, b0, b1, b2, b3, vectorEnd)
-            case 2: sums = dotSums2(a0, ars, b0, b1, b2, b3, vectorEnd)
-            default: sums = dotSums1(a0, b0, b1, b2, b3, vectorEnd)
+            if wide {
+                switch rows {
+                case 4: sums = dotSums4(a0, ars, b0, b1, b2, b3, vectorEnd)
+                case 2: sums = dotSums2(a0, ars, b0, b1, b2, b3, vectorEnd)
+                default: sums = dotSums1(a0, b0, b1, b2, b3, vectorEnd)
+                }
+            } else {
+                sums = rows == 2 ? dotSums2x3(a0, ars, b0, b1, b2, vectorEnd) : dotSums1x3(a0, b0, b1, b2, vectorEnd)
             }
             // Terms left to scalar code (k < 16 only), then the store.
             for r in 0..<rows {
@@ -220,7 +270,7 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
                     out.pointee = accumulate ? out.pointee + sum : sum
                 }
             }
-            j0 += 4
+            j0 += blockColumns
         }
         i0 += rows
     }
@@ -301,6 +351,47 @@ private func dotSums1(_ a0: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ 
     while p + 16 <= end { step(p, nil); p += 16 }
     if p < end { step(end - 16, tailMask(end: end)) }
     return Vector(horizontalSum(s0), horizontalSum(s1), horizontalSum(s2), horizontalSum(s3), 0, 0, 0, 0,
+                  0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// 2 rows x 3 columns over [0, end), for 16 256-bit registers: 6 accumulators (12
+/// registers), lanes r*4 + col as `dotSums4`'s; the rest are zero.
+@inline(__always)
+private func dotSums2x3(_ a0: UnsafePointer<Float>, _ ars: Int, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+                        _ b2: UnsafePointer<Float>, _ end: Int) -> Vector {
+    let a1 = a0 + ars
+    var s00 = Vector(), s01 = Vector(), s02 = Vector()
+    var s10 = Vector(), s11 = Vector(), s12 = Vector()
+    @inline(__always) func step(_ p: Int, _ mask: Vector?) {
+        let w0 = masked(load(a0 + p), mask), w1 = masked(load(a1 + p), mask)
+        var x = load(b0 + p)
+        s00 = s00.addingProduct(w0, x); s10 = s10.addingProduct(w1, x)
+        x = load(b1 + p)
+        s01 = s01.addingProduct(w0, x); s11 = s11.addingProduct(w1, x)
+        x = load(b2 + p)
+        s02 = s02.addingProduct(w0, x); s12 = s12.addingProduct(w1, x)
+    }
+    var p = 0
+    while p + 16 <= end { step(p, nil); p += 16 }
+    if p < end { step(end - 16, tailMask(end: end)) }
+    return Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), 0,
+                  horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), 0,
+                  0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// 1 row x 3 columns over [0, end); lanes 3-15 are zero.
+@inline(__always)
+private func dotSums1x3(_ a0: UnsafePointer<Float>, _ b0: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+                        _ b2: UnsafePointer<Float>, _ end: Int) -> Vector {
+    var s0 = Vector(), s1 = Vector(), s2 = Vector()
+    @inline(__always) func step(_ p: Int, _ mask: Vector?) {
+        let w = masked(load(a0 + p), mask)
+        s0 = s0.addingProduct(w, load(b0 + p)); s1 = s1.addingProduct(w, load(b1 + p)); s2 = s2.addingProduct(w, load(b2 + p))
+    }
+    var p = 0
+    while p + 16 <= end { step(p, nil); p += 16 }
+    if p < end { step(end - 16, tailMask(end: end)) }
+    return Vector(horizontalSum(s0), horizontalSum(s1), horizontalSum(s2), 0, 0, 0, 0, 0,
                   0, 0, 0, 0, 0, 0, 0, 0)
 }
 

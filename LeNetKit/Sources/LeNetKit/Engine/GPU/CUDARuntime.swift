@@ -68,7 +68,8 @@ private struct CUDADriverAPI {
 /// launches. CUDA 12's cuda.h names the larger `_v2` struct (two more fields, `kern` and
 /// `ctx`) `CUDA_KERNEL_NODE_PARAMS` and #defines `cuGraphAddKernelNode` and
 /// `cuGraphExecKernelNodeSetParams` to their `_v2` symbols; the plain symbols, which lenet
-/// looks up, are still exported by CUDA 11, 12 and 13 drivers and take this `_v1` struct.
+/// looks up, take this `_v1` struct: the driver's ABI since CUDA 10, still declared for it
+/// in cuda.h 13.1 (checked against that header, not against a driver).
 /// 56 bytes on 64-bit Linux: `hasTheCLayout` checks that Swift lays it out as C does.
 struct CUDAKernelNodeParams {
     var function: OpaquePointer?

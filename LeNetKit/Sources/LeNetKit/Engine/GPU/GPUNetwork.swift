@@ -8,6 +8,8 @@ import Foundation
 /// device too and are read only when `totals` is asked. A step is a fixed list of launches
 /// (`Plan`), built once per batch size and mode and replayed with a few arguments patched
 /// (the batch's start, the dropout key, the learning rate): a training step allocates nothing.
+/// On CUDA the list is a CUDA graph, sent with one driver call a step (`GPULaunchGraph`):
+/// at batch 32 this small network waits on launch latency, not on arithmetic.
 final class GPUNetwork: Network {
     let definition: ModelDefinition
     let maxBatch: Int
@@ -48,6 +50,10 @@ final class GPUNetwork: Network {
 
     private let layers: [LayerLaunches]
     private var plans: [PlanKey: Plan] = [:]
+    /// Set once the runtime failed to make a graph: later plans launch one by one without asking again.
+    private var graphsFailed = false
+    /// Where the one line about a graph that could not be made goes (tests catch it).
+    var warn: (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
 
     init(_ definition: ModelDefinition, maxBatch: Int, trainable: Bool, program: GPUProgram) throws {
         self.definition = definition
@@ -270,66 +276,74 @@ final class GPUNetwork: Network {
         var staged = false
     }
 
-    /// One kernel launch with its arguments.
-    private struct Launch {
-        var kernel: GPUKernel
-        var arguments: [GPUArgument]
-        var items: Int
-        var groupSize: Int
-        /// What `run` patches before each replay.
-        var patch: Patch = .none
-    }
+    /// What `run` writes into a launch's arguments before each replay.
+    private enum Patch { case batchStart, dropoutKey, optimizer }
 
-    private enum Patch { case none, batchStart, dropoutKey, optimizer }
-
-    /// Every launch of one step, in order. A class: `run` patches its arguments in place.
+    /// Every launch of one step, in order, as a graph to replay, and which launches `run` patches.
     private final class Plan {
-        var launches: [Launch]
-        init(launches: [Launch]) { self.launches = launches }
+        let graph: GPULaunchGraph
+        let patches: [(launch: Int, patch: Patch)]
+        init(graph: GPULaunchGraph, patches: [(launch: Int, patch: Patch)]) {
+            self.graph = graph
+            self.patches = patches
+        }
     }
 
     private func plan(for key: PlanKey) -> Plan {
         if let plan = plans[key] { return plan }
-        var plan = Plan(launches: [])
+        var plan: Plan?
         deviceCall { plan = try buildPlan(key) }
-        plans[key] = plan
-        return plan
+        plans[key] = plan!
+        return plan!
     }
 
-    /// Replays `plan` with this step's batch start, dropout key and optimizer settings,
-    /// written into the arguments in place (no allocation).
-    private func run(_ plan: Plan, start: Int, key: StepKey, firstStep: Bool) {
-        let sgd = optimizer
-        deviceCall {
-            for index in plan.launches.indices {
-                switch plan.launches[index].patch {
-                case .none: break
-                case .batchStart:
-                    plan.launches[index].arguments[5] = .int(start)
-                case .dropoutKey:
-                    plan.launches[index].arguments[6] = .uint(UInt32(truncatingIfNeeded: key.seed))
-                    plan.launches[index].arguments[7] = .uint(UInt32(truncatingIfNeeded: key.seed >> 32))
-                    plan.launches[index].arguments[8] = .uint(UInt32(truncatingIfNeeded: key.step))
-                    plan.launches[index].arguments[9] = .uint(UInt32(truncatingIfNeeded: key.step >> 32))
-                case .optimizer:
-                    plan.launches[index].arguments[4] = .float(sgd.learningRate)
-                    plan.launches[index].arguments[5] = .float(sgd.momentum)
-                    plan.launches[index].arguments[6] = .float(sgd.weightDecay)
-                    plan.launches[index].arguments[7] = .int(firstStep ? 1 : 0)
-                }
-                let launch = plan.launches[index]
-                try runtime.launch(launch.kernel, launch.arguments, items: launch.items, groupSize: launch.groupSize)
+    /// `launches` as the runtime's graph. When it cannot make one, says so in one line and
+    /// replays launch by launch from then on: slower, the same results.
+    private func makeGraph(_ launches: [GPULaunch]) -> GPULaunchGraph {
+        if !graphsFailed {
+            do { return try runtime.makeLaunchGraph(launches) } catch {
+                graphsFailed = true
+                warn("GPU backend: \(error); launching kernels one by one instead")
             }
+        }
+        return GPULaunchGraph(runtime: runtime, launches: launches)
+    }
+
+    /// Replays `plan` with this step's batch start, dropout key and optimizer settings.
+    /// Only arguments that differ from the last replay reach the graph (and, on CUDA, the
+    /// driver's copy of its nodes); nothing is allocated.
+    private func run(_ plan: Plan, start: Int, key: StepKey, firstStep: Bool) {
+        let sgd = optimizer, graph = plan.graph
+        deviceCall {
+            for (index, patch) in plan.patches {
+                switch patch {
+                case .batchStart:
+                    graph.setArgument(.int(start), at: 5, ofLaunch: index)
+                case .dropoutKey:
+                    graph.setArgument(.uint(UInt32(truncatingIfNeeded: key.seed)), at: 6, ofLaunch: index)
+                    graph.setArgument(.uint(UInt32(truncatingIfNeeded: key.seed >> 32)), at: 7, ofLaunch: index)
+                    graph.setArgument(.uint(UInt32(truncatingIfNeeded: key.step)), at: 8, ofLaunch: index)
+                    graph.setArgument(.uint(UInt32(truncatingIfNeeded: key.step >> 32)), at: 9, ofLaunch: index)
+                case .optimizer:
+                    graph.setArgument(.float(sgd.learningRate), at: 4, ofLaunch: index)
+                    graph.setArgument(.float(sgd.momentum), at: 5, ofLaunch: index)
+                    graph.setArgument(.float(sgd.weightDecay), at: 6, ofLaunch: index)
+                    graph.setArgument(.int(firstStep ? 1 : 0), at: 7, ofLaunch: index)
+                }
+            }
+            try graph.replay()
         }
     }
 
     private func buildPlan(_ key: PlanKey) throws -> Plan {
         let batch = key.batch
-        var launches: [Launch] = []
-        func add(_ name: String, _ arguments: [GPUArgument], items: Int, groupSize: Int = 64, patch: Patch = .none) throws {
-            launches.append(Launch(kernel: try program.kernel(name), arguments: arguments, items: items,
-                                   groupSize: groupSize, patch: patch))
+        var launches: [GPULaunch] = []
+        var patches: [(launch: Int, patch: Patch)] = []
+        func add(_ name: String, _ arguments: [GPUArgument], items: Int, groupSize: Int = 64, patch: Patch? = nil) throws {
+            if let patch { patches.append((launches.count, patch)) }
+            launches.append(GPULaunch(kernel: try program.kernel(name), arguments: arguments, items: items, groupSize: groupSize))
         }
+        func finished() -> Plan { Plan(graph: makeGraph(launches), patches: patches) }
         func groups(_ count: Int) -> Int { count * KernelSources.reduceItems }
 
         // The batch, gathered from the split's bytes in the epoch's order.
@@ -383,10 +397,10 @@ final class GPUNetwork: Network {
                 try add("dropout_forward", [.buffer(output), .buffer(layer.scratch[0]), .buffer(input), .int(outCount),
                                             .float(training ? p : 0), .float(training ? (p < 1 ? 1 / (1 - p) : 0) : 1),
                                             .uint(0), .uint(0), .uint(0), .uint(0), .uint(UInt32(layer.dropoutOrdinal))],
-                        items: (outCount + 3) / 4, patch: training ? .dropoutKey : .none)
+                        items: (outCount + 3) / 4, patch: training ? .dropoutKey : nil)
             }
         }
-        guard key.mode != .infer else { return Plan(launches: launches) }
+        guard key.mode != .infer else { return finished() }
 
         // Loss, its gradient when training, and the running sums.
         let logits = activations[layers.count], role = key.role!.rawValue
@@ -395,7 +409,7 @@ final class GPUNetwork: Network {
                                           .float(1 / Float(batch)), .int(training ? 1 : 0)], items: batch)
         try add("add_batch_totals", [.buffer(lossSums[role]), .buffer(correctSums[role]), .buffer(rowLoss),
                                      .buffer(rowCorrect), .int(batch)], items: 1, groupSize: 1)
-        guard training else { return Plan(launches: launches) }
+        guard training else { return finished() }
 
         // Backward, last layer first; the first layer needs no input gradient.
         for layer in layers.reversed() {
@@ -452,7 +466,7 @@ final class GPUNetwork: Network {
             try add("sgd_update", [.buffer(values[index]), .buffer(velocity[index]), .buffer(gradients[index]), .int(slot.count),
                                    .float(0), .float(0), .float(0), .int(0)], items: slot.count, patch: .optimizer)
         }
-        return Plan(launches: launches)
+        return finished()
     }
 
     /// Runs device calls whose failure (a lost device, memory gone) leaves nothing to go on

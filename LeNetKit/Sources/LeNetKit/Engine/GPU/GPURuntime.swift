@@ -59,6 +59,77 @@ enum GPUArgument {
     static func int(_ value: Int) -> GPUArgument { .int(Int32(value)) }
 }
 
+extension GPUArgument: Equatable {
+    /// The same buffer (not equal contents), or the same number bit for bit.
+    static func == (left: GPUArgument, right: GPUArgument) -> Bool {
+        switch (left, right) {
+        case (.buffer(let a), .buffer(let b)): a === b
+        case (.int(let a), .int(let b)): a == b
+        case (.uint(let a), .uint(let b)): a == b
+        case (.float(let a), .float(let b)): a.bitPattern == b.bitPattern
+        default: false
+        }
+    }
+}
+
+/// One kernel launch as `GPURuntime.launch` takes it, kept to be replayed.
+struct GPULaunch {
+    var kernel: GPUKernel
+    var arguments: [GPUArgument]
+    var items: Int
+    var groupSize: Int
+}
+
+/// A fixed list of launches, made once and replayed many times, with a few arguments
+/// changed between replays: a training step is the same ~40 launches every time, with a
+/// new batch start, dropout key or learning rate.
+///
+/// This class replays the launches one by one through `GPURuntime.launch`: what OpenCL
+/// does (it has no graphs), and CUDA when LENET_CUDA_GRAPHS=0. A runtime with graphs
+/// subclasses it (CUDA's `CUDALaunchGraph`) to send the whole list with one driver call,
+/// after handing the driver only the launches listed in `changedLaunches`.
+class GPULaunchGraph {
+    let runtime: any GPURuntime
+    /// The launches with their current arguments.
+    private(set) var launches: [GPULaunch]
+    /// The launches whose arguments changed since the last replay, each once.
+    private(set) var changedLaunches: [Int] = []
+    private var isChanged: [Bool]
+
+    init(runtime: any GPURuntime, launches: [GPULaunch]) {
+        self.runtime = runtime
+        self.launches = launches
+        isChanged = Array(repeating: false, count: launches.count)
+        // Room for every launch up front: marking changes never allocates.
+        changedLaunches.reserveCapacity(launches.count)
+    }
+
+    /// Sets argument `position` of launch `index` for this replay and the next ones. An
+    /// equal value is no change: a driver is then not asked to update anything.
+    final func setArgument(_ argument: GPUArgument, at position: Int, ofLaunch index: Int) {
+        guard launches[index].arguments[position] != argument else { return }
+        launches[index].arguments[position] = argument
+        if !isChanged[index] {
+            isChanged[index] = true
+            changedLaunches.append(index)
+        }
+    }
+
+    /// Runs every launch in order, on the runtime's queue after the work before it.
+    func replay() throws {
+        forgetChanges()
+        for launch in launches {
+            try runtime.launch(launch.kernel, launch.arguments, items: launch.items, groupSize: launch.groupSize)
+        }
+    }
+
+    /// Empties `changedLaunches` (keeping its room), once a subclass has handed them on.
+    final func forgetChanges() {
+        for index in changedLaunches { isChanged[index] = false }
+        changedLaunches.removeAll(keepingCapacity: true)
+    }
+}
+
 /// Device memory, freed when the last reference goes. `handle` is the runtime's own
 /// (a `cl_mem` or a `CUdeviceptr`), opaque to everything but that runtime.
 final class GPUBuffer: @unchecked Sendable {
@@ -127,6 +198,10 @@ protocol GPURuntime: AnyObject, Sendable {
     /// Runs `kernel` with `arguments` over `items` work items (rounded up to a multiple of
     /// `groupSize`, the work-group or thread-block size); the kernel ignores the extra ones.
     func launch(_ kernel: GPUKernel, _ arguments: [GPUArgument], items: Int, groupSize: Int) throws
+    /// `launches` made into a graph to replay (see `GPULaunchGraph`). Throws when the
+    /// driver cannot make one; the caller may then replay a plain `GPULaunchGraph`.
+    /// The default, for runtimes without graphs, is that plain one: launch by launch.
+    func makeLaunchGraph(_ launches: [GPULaunch]) throws -> GPULaunchGraph
     /// Waits until every launch and copy so far has finished.
     func synchronize() throws
     /// Releases `buffer`'s memory (called by GPUBuffer's deinit).
@@ -134,6 +209,10 @@ protocol GPURuntime: AnyObject, Sendable {
 }
 
 extension GPURuntime {
+    func makeLaunchGraph(_ launches: [GPULaunch]) throws -> GPULaunchGraph {
+        GPULaunchGraph(runtime: self, launches: launches)
+    }
+
     /// A device copy of `values`.
     func upload<T>(_ values: [T]) throws -> GPUBuffer {
         let buffer = try allocate(bytes: max(1, values.count) * MemoryLayout<T>.stride)

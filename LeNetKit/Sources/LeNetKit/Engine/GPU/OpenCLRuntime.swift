@@ -233,8 +233,9 @@ final class OpenCLRuntime: GPURuntime, @unchecked Sendable {
         OpaquePointer(bitPattern: UInt(buffer.handle))!
     }
 
-    private func check(_ status: Int32, _ what: String) throws {
-        guard status == 0 else { throw GPUError("OpenCL could not \(what) (\(Self.statusName(status)))") }
+    /// `what` is only built on failure: no string is made per launch or argument.
+    private func check(_ status: Int32, _ what: @autoclosure () -> String) throws {
+        guard status == 0 else { throw GPUError("OpenCL could not \(what()) (\(Self.statusName(status)))") }
     }
 
     /// The name of an OpenCL status code, for errors.

@@ -70,8 +70,12 @@ cp -L "$opencl_loader" "$stage/lib/libOpenCL.so.1"
 
 cp "${mnist_files[@]/#/$mnist_dir/}" "$stage/mnist/"
 
-# The newest glibc symbol version any of them needs: the machine's glibc must be at least that.
-glibc_needed=$(for file in "$stage"/bin/* "$stage"/lib/*; do objdump -T "$file"; done \
+# The newest glibc symbol version any of them needs: the machine's glibc must be at least
+# that. The C++ runtime is left out: device_run.sh uses the machine's own when it has one
+# (this one, Debian 12's, needs glibc 2.36, newer than the rest).
+cxx_runtime='^(libstdc\+\+\.so\.6|libgcc_s\.so\.1)$'
+glibc_needed=$(for file in "$stage"/bin/* "$stage"/lib/*; do
+                   [[ $(basename "$file") =~ $cxx_runtime ]] || objdump -T "$file"; done \
     | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
 {
     echo "commit:       $(git rev-parse HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"

@@ -108,6 +108,13 @@ mnist=$bundle/mnist
 # often reached through LD_LIBRARY_PATH, and without it `--device cuda` finds no libcuda).
 library_path=$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)  # /sbin is often not on PATH
+# The machine's own C++ runtime when it has one: the bundle's needs a newer glibc than the rest.
+for cxx_library in libstdc++.so.6 libgcc_s.so.1; do
+    if "$ldconfig" -p 2>/dev/null | grep -q "^[[:space:]]*$cxx_library .*x86-64"; then
+        rm -f "$bundle/lib/$cxx_library"
+        echo "    $cxx_library: the machine's" >> "$summary"
+    fi
+done
 if ! "$ldconfig" -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
     for folder in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib64 /usr/lib/x86_64-linux-gnu; do
         if [ -e "$folder/libcuda.so.1" ]; then library_path=$library_path:$folder; break; fi

@@ -48,8 +48,9 @@ sanitizers=("$@")
 export LENET_TEST_WORKLOAD=${LENET_TEST_WORKLOAD:-small}
 # The GPU tests skip here: PoCL's own threads and allocations are not built with the
 # sanitizer, so its reports would be about PoCL, not lenet (CI runs them in the plain suite).
+# The tests' runtime is OpenCL (LENET_TEST_GPU_RUNTIME unset), whose library is made missing.
 export LENET_OPENCL_LIBRARY=none
-unset LENET_REQUIRE_OPENCL
+unset LENET_REQUIRE_GPU LENET_REQUIRE_OPENCL LENET_TEST_GPU_RUNTIME
 export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
 full=" ${LENET_SANITIZE_FULL-} "
 # The suites (and one GPU test) that start the `lenet` executable (it sits next to the test runner).

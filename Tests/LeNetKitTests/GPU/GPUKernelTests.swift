@@ -2,10 +2,11 @@ import Foundation
 @testable import LeNetKit
 import Testing
 
-/// Every GPU kernel, run through OpenCL (PoCL on the CPU in CI), against the CPU
-/// backend's kernels or their plain references, on random shapes. Sums may run in a
-/// different order on each side, so floats agree within 1e-5 relative (`maxRelativeDifference`);
-/// what involves no sum (pooling, ReLU, dropout masks, gathering) agrees exactly.
+/// Every GPU kernel, run through the tests' runtime (GPUTestDevice: OpenCL on PoCL in CI),
+/// against the CPU backend's kernels or their plain references, on random shapes. Sums may
+/// run in a different order on each side, so floats agree within 1e-5 relative
+/// (`maxRelativeDifference`); what involves no sum (pooling, ReLU, dropout masks,
+/// gathering) agrees exactly.
 @Suite(.serialized) struct GPUKernelTests {
     /// The kernels these tests run; a kernel added to Kernels/ without a test fails `everyKernelIsTested`.
     static let tested: Set<String> = [
@@ -49,7 +50,7 @@ import Testing
     }
 
     @Test func convolutionForwardMatchesTheDirectReference() throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         for (batch, g) in Self.convolutions() {
             var random = TestRandom(seed: UInt64(g.patchSize * 31 + batch))
             let input = random.floats(batch * g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
@@ -72,7 +73,7 @@ import Testing
     }
 
     @Test func convolutionBackwardMatchesTheCPU() throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         for (batch, g) in Self.convolutions() {
             var random = TestRandom(seed: UInt64(g.patchSize * 17 + batch))
             let input = random.floats(batch * g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
@@ -110,7 +111,7 @@ import Testing
 
     /// Sums in a fixed order: the same inputs give the same bits on every run.
     @Test func reductionsAreBitIdenticalFromRunToRun() throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         let (batch, g) = Self.convolutions()[1]
         var random = TestRandom(seed: 5)
         let dy = try gpu.upload(random.floats(batch * g.outputSize)), x = try gpu.upload(random.floats(batch * g.inputSize))
@@ -133,7 +134,7 @@ import Testing
     }
 
     func checkMaxPool2x2MatchesTheCPUKernels(planes: Int, height: Int, width: Int, rectify: Bool) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: UInt64(planes * height * width))
         var input = random.floats(planes * height * width)
         input[3] = input[2]  // a tie: the first maximum must win on both sides
@@ -163,7 +164,7 @@ import Testing
     }
 
     func checkMaxPoolOfAnySizeMatchesTheReference(planes: Int, height: Int, width: Int, size: Int) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: UInt64(height * 10 + size))
         let input = random.floats(planes * height * width)
         let outputs = planes * (height / size) * (width / size)
@@ -186,7 +187,7 @@ import Testing
     // MARK: Elementwise
 
     @Test func reluAndProductMatchTheCPU() throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: 3)
         let count = 1001
         var input = random.floats(count)
@@ -217,7 +218,7 @@ import Testing
     }
 
     func checkDropoutMatchesTheCPUMaskExactly(count: Int, p: Float, seed: UInt64, step: UInt64, layer: Int) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: 8)
         let input = random.floats(count)
         let key = StepKey(seed: seed, step: step)
@@ -244,7 +245,7 @@ import Testing
     }
 
     func checkLinearMatchesTheCPU(batch: Int, inFeatures: Int, outFeatures: Int) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: UInt64(inFeatures + outFeatures))
         let input = random.floats(batch * inFeatures), weight = random.floats(outFeatures * inFeatures)
         let bias = random.floats(outFeatures), outputGrad = random.floats(batch * outFeatures)
@@ -280,7 +281,7 @@ import Testing
     }
 
     func checkBatchNormMatchesTheCPU(batch: Int, channels: Int, pixels: Int) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: UInt64(batch * channels * pixels))
         let count = batch * channels * pixels
         let input = random.floats(count, in: -2...3), gamma = random.floats(channels, in: 0.5...1.5)
@@ -326,7 +327,7 @@ import Testing
     // MARK: Loss, totals, SGD, gathering
 
     @Test func softmaxCrossEntropyAndTotalsMatchTheCPU() throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: 11)
         let classes = 10
         let lossTotals = try gpu.zeros(2), correctTotal = try gpu.zeros(1)
@@ -357,7 +358,7 @@ import Testing
 
     @Test(arguments: [SGD(learningRate: 0.01), SGD(learningRate: 0.05, momentum: 0.9), SGD(learningRate: 0.1, momentum: 0.5, weightDecay: 1e-3)])
     func sgdUpdateMatchesTheCPU(settings: SGD) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: 21)
         let count = 1234
         var values = random.floats(count), velocity = random.floats(count)
@@ -374,7 +375,7 @@ import Testing
     }
 
     @Test func gatheringABatchFromBytesMatchesTheCPU() throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: 4)
         let count = 50, pixels = DataSplit.pixelsPerImage
         let split = try DataSplit(name: "train", pixels: (0..<count * pixels).map { _ in UInt8(random.int(below: 256)) },

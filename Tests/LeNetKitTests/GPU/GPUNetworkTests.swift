@@ -2,14 +2,15 @@ import Foundation
 @testable import LeNetKit
 import Testing
 
-/// The GPU backend through OpenCL (PoCL in CI) against the CPU backend and PyTorch's
-/// golden files: the same steps, within 1e-4, and a short run to the same accuracy.
+/// The GPU backend through the tests' runtime (GPUTestDevice: OpenCL on PoCL in CI)
+/// against the CPU backend and PyTorch's golden files: the same steps, within 1e-4, and a
+/// short run to the same accuracy.
 @Suite(.serialized) struct GPUNetworkTests {
     static let tolerance: Float = 1e-4
 
-    /// A device whose networks are GPU networks on the tests' OpenCL device (compiled once).
-    static func device(_ gpu: OpenCLTestDevice) -> ComputeDevice {
-        ComputeDevice(name: "opencl (tests)") { definition, maxBatch, trainable in
+    /// A device whose networks are GPU networks on the tests' GPU device (compiled once).
+    static func device(_ gpu: GPUTestDevice) -> ComputeDevice {
+        ComputeDevice(name: "\(gpu.kind.rawValue) (tests)") { definition, maxBatch, trainable in
             try GPUNetwork(definition, maxBatch: maxBatch, trainable: trainable, program: gpu.program)
         }
     }
@@ -18,7 +19,7 @@ import Testing
     /// and, in LeNet-BN, Philox dropout keyed by the step, as the CPU draws it.
     @Test(arguments: [ModelVariant.lenet, .lenetBN])
     func trainingStepsMatchTheCPUBackend(variant: ModelVariant) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         let definition = ModelDefinition.lenet(variant)
         var generator = RandomGenerator(seed: 7)
         let store = ParameterStore(definition: definition)
@@ -74,7 +75,7 @@ import Testing
     /// Scripts/fixtures/make_fixtures.py's golden step, as PyTorchReferenceTests checks the CPU's.
     @Test(arguments: [("lenet_step.safetensors", ModelVariant.lenet), ("lenet_bn_step.safetensors", .lenetBN)])
     func oneTrainingStepMatchesPyTorch(file: String, variant: ModelVariant) throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         let golden = try GoldenFile(file)
         let tensor = golden.floats
         let definition = ModelDefinition.lenet(variant)
@@ -105,9 +106,9 @@ import Testing
     }
 
     /// One epoch on MNIST's first 2,000 training images, through the trainer as `lenet train
-    /// --device opencl` runs it: the test accuracy on 500 images is the CPU backend's.
+    /// --device opencl|cuda` runs it: the test accuracy on 500 images is the CPU backend's.
     @Test func aShortRunReachesTheCPUAccuracy() throws {
-        guard let gpu = OpenCLTestDevice.get() else { return }
+        guard let gpu = GPUTestDevice.get() else { return }
         let full = try DataFixtures.mnist.get()
         let dataset = Dataset(train: full.train.prefix(TestWorkload.isSmall ? 640 : 2000), test: full.test.prefix(500))
         var configuration = TrainingConfiguration()
@@ -120,8 +121,8 @@ import Testing
         cpu.run()
         onGPU.run()
         let (expected, actual) = (cpu.history[0], onGPU.history[0])
-        #expect(abs(actual.testAccuracy - expected.testAccuracy) <= 0.01, "GPU \(actual.line) vs CPU \(expected.line)")
-        #expect(abs(actual.trainLoss - expected.trainLoss) < 1e-3, "GPU \(actual.line) vs CPU \(expected.line)")
+        #expect(abs(actual.testAccuracy - expected.testAccuracy) <= 0.01, "\(gpu.kind.displayName) \(actual.line) vs CPU \(expected.line)")
+        #expect(abs(actual.trainLoss - expected.trainLoss) < 1e-3, "\(gpu.kind.displayName) \(actual.line) vs CPU \(expected.line)")
         // And it learned: far above chance (10%). The small workload's 20 steps reach about 27%.
         #expect(actual.testAccuracy > (TestWorkload.isSmall ? 0.2 : 0.6), "\(actual.line)")
     }

@@ -47,9 +47,14 @@ func gradientMismatch(_ analytic: [Float], _ numeric: [Float], atol: Float = 2e-
 /// Σ y·r: a scalar whose gradient w.r.t. y is r, to test a backward pass with any upstream gradient.
 func dot(_ y: [Float], _ r: [Float]) -> Double { zip(y, r).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
 
-/// The repository's Tests/LeNetKitTests/Fixtures folder.
-let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+/// The repository's Tests/LeNetKitTests/Fixtures folder, found from this file's path at
+/// build time, or the folder LENET_TEST_FIXTURES names: tests built here and run from a
+/// copy of the repository elsewhere (a lent GPU machine: Scripts/gpu/device_run.sh).
+let fixturesDirectory: String = {
+    if let folder = ProcessInfo.processInfo.environment["LENET_TEST_FIXTURES"], !folder.isEmpty { return folder }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+}()
 
 /// A golden file written by Scripts/fixtures/make_fixtures.py (PyTorch), read by name.
 struct GoldenFile {

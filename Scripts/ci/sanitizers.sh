@@ -50,7 +50,7 @@ export LENET_TEST_WORKLOAD=${LENET_TEST_WORKLOAD:-small}
 # sanitizer, so its reports would be about PoCL, not lenet (CI runs them in the plain suite).
 # The tests' runtime is OpenCL (LENET_TEST_GPU_RUNTIME unset), whose library is made missing.
 export LENET_OPENCL_LIBRARY=none
-unset LENET_REQUIRE_GPU LENET_REQUIRE_OPENCL LENET_TEST_GPU_RUNTIME
+unset LENET_REQUIRE_GPU LENET_TEST_GPU_RUNTIME
 export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
 full=" ${LENET_SANITIZE_FULL-} "
 # The suites (and one GPU test) that start the `lenet` executable (it sits next to the test runner).

@@ -8,7 +8,7 @@ import Testing
 /// the same suites check both runtimes.
 ///
 /// Without a device the GPU tests skip with a message, unless LENET_REQUIRE_GPU=1 (CI sets
-/// it; LENET_REQUIRE_OPENCL=1, its older name, still works): then each one fails, so that
+/// it): then each one fails, so that
 /// CI cannot pass without running them. A runtime name that is neither fails them always.
 final class GPUTestDevice: @unchecked Sendable {
     let kind: GPURuntimeKind
@@ -51,7 +51,7 @@ final class GPUTestDevice: @unchecked Sendable {
         return result
     }()
 
-    static var isRequired: Bool { environment["LENET_REQUIRE_GPU"] == "1" || environment["LENET_REQUIRE_OPENCL"] == "1" }
+    static var isRequired: Bool { environment["LENET_REQUIRE_GPU"] == "1" }
 
     /// The device, or nil once the reason is recorded: a test failure when it is required
     /// (or the runtime's name is unknown), else a note on standard error (the test then

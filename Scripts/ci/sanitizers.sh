@@ -52,7 +52,7 @@ unset LENET_REQUIRE_OPENCL
 export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
 full=" ${LENET_SANITIZE_FULL-thread} "
 # The suites (and one GPU test) that start the `lenet` executable (it sits next to the test runner).
-command_suites='LeNetKitTests\.(GPURuntimeTests/theCommandSaysWhatIsMissing|KillAtEveryRenameTests|TrainingMemoryTests|InterruptCommandTests|TrainingSafetyCommandTests|FirstHourCommandTests|BadInputCommandTests|RunFolderCommandTests|CommandLineTests|InferenceServeTests)'
+command_suites='LeNetKitTests\.(GPURuntimeTests/theCommandSaysWhatIsMissing|GPUCommandTests|KillAtEveryRenameTests|TrainingMemoryTests|InterruptCommandTests|TrainingSafetyCommandTests|FirstHourCommandTests|BadInputCommandTests|RunFolderCommandTests|CommandLineTests|InferenceServeTests)'
 
 suppressions=$PWD/Scripts/ci/sanitizers/lsan.supp
 tsan_suppressions=$PWD/Scripts/ci/sanitizers/tsan.supp

@@ -138,17 +138,24 @@ public enum Benchmark {
         single.attach(dataset.test, as: .test)
         let classes = single.definition.classes
         let logits = FloatBuffer(count: classes)
-        let repeats = 2000
         var sink = 0
-        var latencies: [Double] = []
-        for round in 0..<3 {
+        func classifyOneByOne(_ count: Int) -> Double {  // seconds
             let start = now()
-            for i in 0..<repeats {
+            for i in 0..<count {
                 let image = i % dataset.test.count  // a test set of fewer images starts over
                 single.evaluate(image..<(image + 1), of: .test, logits: logits.pointer)
                 sink &+= softmaxArgmax(logits.pointer, classes: classes).index
             }
-            if round > 0 { latencies.append((now() - start) / Double(repeats) * 1e6) }
+            return now() - start
+        }
+        // Rounds of 2,000 images, or fewer where one takes long (OpenCL on a CPU: ~2 ms),
+        // so that a round lasts about half a second at most. The first round warms up.
+        let secondsPerImage = max(classifyOneByOne(20) / 20, 1e-9)
+        let repeats = max(20, min(2000, Int(0.5 / secondsPerImage)))
+        var latencies: [Double] = []
+        for round in 0..<3 {
+            let seconds = classifyOneByOne(repeats)
+            if round > 0 { latencies.append(seconds / Double(repeats) * 1e6) }
         }
         _ = sink
 

@@ -7,9 +7,9 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training and inference speed, latency, load time and peak memory, against the FMA peak.",
         discussion: """
-            Without --threads, measures on 1 thread and on every core (one thread per physical core),
-            and reports each speed as a fraction of the machine's FMA peak measured in the same run.
-            With --device opencl or cuda, measures on that GPU instead (the batch-1 latency too): one
+            Without --threads, measures on 1 thread and on every core (one thread per physical core), \
+            and reports each speed as a fraction of the machine's FMA peak measured in the same run. \
+            With --device opencl or cuda, measures on that GPU instead (the batch-1 latency too): one \
             column, named after the GPU, and no fractions (the FMA peak is the CPU's).
             """
     )

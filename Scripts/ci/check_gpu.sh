@@ -4,7 +4,8 @@
 #  2. the committed PTX is what the pinned NVRTC writes, and ptxas assembles it for sm_90;
 #  3. the GPU tests through OpenCL: every kernel against the CPU's kernels, the GPU backend
 #     against the CPU backend and PyTorch's golden files, a short run to the CPU's accuracy,
-#     and the one-line errors without a runtime. LENET_REQUIRE_GPU=1 makes them fail
+#     `lenet predict`, `serve` and `bench` with --device opencl, and the one-line errors
+#     without a runtime. LENET_REQUIRE_GPU=1 makes them fail
 #     (not skip) when no OpenCL device is found.
 # Run it after the main test step has built the tests (it does not build them again).
 # `--sources-only` does 1 and 2 (CI, whose test suite already runs the GPU tests).
@@ -27,4 +28,4 @@ python3 Scripts/gpu/embed_kernels.py --check
 Scripts/gpu/generate_ptx.sh --check
 
 [ "${1:-}" = "--sources-only" ] && exit 0
-LENET_TEST_GPU_RUNTIME=opencl LENET_REQUIRE_GPU=1 swift test -c release --skip-build --filter 'GPU(Kernel|Runtime|Network)Tests'
+LENET_TEST_GPU_RUNTIME=opencl LENET_REQUIRE_GPU=1 swift test -c release --skip-build --filter 'GPU(Kernel|Runtime|Network|Command|LaunchGraph)Tests'

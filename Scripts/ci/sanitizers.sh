@@ -54,7 +54,7 @@ unset LENET_REQUIRE_GPU LENET_TEST_GPU_RUNTIME
 export LENET_SAFETY_CHECKS=${LENET_SAFETY_CHECKS:-1}
 full=" ${LENET_SANITIZE_FULL-} "
 # The suites (and one GPU test) that start the `lenet` executable (it sits next to the test runner).
-command_suites='LeNetKitTests\.(GPURuntimeTests/theCommandSaysWhatIsMissing|KillAtEveryRenameTests|TrainingMemoryTests|InterruptCommandTests|TrainingSafetyCommandTests|FirstHourCommandTests|BadInputCommandTests|RunFolderCommandTests|CommandLineTests|InferenceServeTests)'
+command_suites='LeNetKitTests\.(GPURuntimeTests/theCommandSaysWhatIsMissing|GPUCommandTests|KillAtEveryRenameTests|TrainingMemoryTests|InterruptCommandTests|TrainingSafetyCommandTests|FirstHourCommandTests|BadInputCommandTests|RunFolderCommandTests|CommandLineTests|InferenceServeTests)'
 
 suppressions=$PWD/Scripts/ci/sanitizers/lsan.supp
 tsan_suppressions=$PWD/Scripts/ci/sanitizers/tsan.supp

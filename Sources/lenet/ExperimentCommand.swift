@@ -37,11 +37,12 @@ struct ExperimentCommand: ParsableCommand {
         let configuration = { (model: ModelVariant) in
             training.configuration(model: model, batchSize: work.batchSize, batchLimit: runOptions.batchLimit)
         }
+        let device = try work.device  // one GPU runtime, its kernels compiled once, for both models
         var rows: [(ModelVariant, [EpochRecord], Double)] = []
         var reportRuns: [ComparisonReport.Run] = []
         for (model, folder) in zip(ModelVariant.allCases, folders) {
             print("== \(model.rawValue)")
-            let trainer = try Trainer(configuration: configuration(model), dataset: dataset, device: work.device)
+            let trainer = try Trainer(configuration: configuration(model), dataset: dataset, device: device)
             // Stopped, one model can be finished with `lenet train --resume`; the comparison needs a new experiment.
             let seconds = try trainInRunFolder(trainer, folder: folder, resumeCommand: resumeCommand(folder: folder, data: work.data),
                                                quiet: runOptions.quiet)
@@ -55,7 +56,7 @@ struct ExperimentCommand: ParsableCommand {
         print(table)
         fflush(nil)
         let report = try RunReportFiles.writeComparison(runs: reportRuns, table: table, configuration: configuration(.lenet),
-                                                        device: work.device,
+                                                        device: device,
                                                         dataset: dataset, folder: output)
         if !runOptions.quiet { printToStandardError("Report: \(report)") }
     }

@@ -12,7 +12,8 @@ struct PredictCommand: ParsableCommand {
         (aspect kept, antialiased) and centred by mass in 28x28. A directory argument means \
         every .png, .pgm, .ppm and .pnm file in it. Files that cannot be read or hold no digit \
         get an error on standard error, the others are still classified; the exit status is 1 \
-        if any failed.
+        if any failed. --device opencl or cuda runs the network on that GPU (the pictures are \
+        still prepared on the CPU).
         """
     )
 
@@ -31,13 +32,16 @@ struct PredictCommand: ParsableCommand {
     @Flag(help: "Draw the 28x28 image the network saw in the terminal.")
     var show = false
 
+    @OptionGroup var deviceChoice: DeviceOptions
+
     func validate() throws {
         guard (1...10).contains(top) else { throw ValidationError("--top must be between 1 and 10") }
         guard !images.isEmpty else { throw ValidationError("name at least one image or directory") }
     }
 
     func run() throws {
-        let predictor = try Predictor(checkpointPath: checkpoint)
+        // One image at a time: the CPU backend on one thread, or the GPU.
+        let predictor = try Predictor(checkpointPath: checkpoint, device: deviceChoice.makeDevice(cpuThreads: 1))
         var failures = 0
         for path in images.flatMap(Self.expand) {
             do {

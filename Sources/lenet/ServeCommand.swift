@@ -17,7 +17,9 @@ struct ServeCommand: AsyncParsableCommand {
         wherever GET works. Bodies over 1 MB and pictures over 4,194,304 pixels (2048x2048) get 413, \
         malformed input 400, 415 or 422, each with {"error": "..."}. At most --max-predictions run at \
         once; later ones wait their turn (up to --max-waiting, beyond that 503). A connection idle, or \
-        sending one request, for --idle-timeout seconds is closed.
+        sending one request, for --idle-timeout seconds is closed. With --device opencl or cuda the \
+        network runs on that GPU: pictures are still prepared side by side on the CPU, and the \
+        predictions take turns on the one network, as they do on the CPU backend.
         """
     )
 
@@ -40,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Predictions that may wait their turn; beyond them the answer is 503.")
     var maxWaiting = 256
 
+    @OptionGroup var deviceChoice: DeviceOptions
+
     private static var cores: Int { min(256, ProcessInfo.processInfo.activeProcessorCount) }
     var maxPredictions: Int { maxPredictionsOption ?? Self.cores }
 
@@ -51,7 +55,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let predictor = try Predictor(checkpointPath: checkpoint)
+        // One network, whichever the device: predictions prepare their pictures side by side
+        // and take turns on it (the Predictor's lock).
+        let device = try deviceChoice.makeDevice(cpuThreads: 1)
+        let predictor = try Predictor(checkpointPath: checkpoint, device: device)
+        let onGPU = deviceChoice.kind == .cpu ? "" : " with \(device.name)"  // the CPU's line stays as it was
         let api = PredictionAPI(predictor: predictor, maxBodyBytes: 1 << 20)
         let gate = PredictionGate(running: maxPredictions, waiting: maxWaiting)
         // HEAD answers wherever GET does: the same status and headers, no body.
@@ -88,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
                 listening.store(true, ordering: .relaxed)
                 let bound = channel.localAddress?.port ?? port
                 // Unbuffered, so that a parent process reading the pipe sees it at once.
-                let line = "Serving \(predictor.checkpoint.variant.rawValue) from \(checkpoint) on http://\(host):\(bound)/\n"
+                let line = "Serving \(predictor.checkpoint.variant.rawValue) from \(checkpoint)\(onGPU) on http://\(host):\(bound)/\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         )

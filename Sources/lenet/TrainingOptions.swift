@@ -4,11 +4,6 @@ import LeNetKit
 
 extension ModelVariant: @retroactive ExpressibleByArgument {}
 
-/// `--device`: the CPU backend, or the GPU one through OpenCL or CUDA.
-enum DeviceKind: String, ExpressibleByArgument, CaseIterable {
-    case cpu, opencl, cuda
-}
-
 /// The options of every command that loads the data and computes: train, experiment,
 /// evaluate and bench. One definition, one validation.
 struct WorkOptions: ParsableArguments {
@@ -21,14 +16,13 @@ struct WorkOptions: ParsableArguments {
 
     var batchSize: Int { givenBatchSize ?? TrainingConfiguration().batchSize }
 
-    @Option(parsing: .unconditional, help: "Compute threads (default: one per physical core, \(ComputeDevice.defaultThreads) here).")
+    @Option(parsing: .unconditional, help: "Compute threads of the CPU backend (default: one per physical core, \(ComputeDevice.defaultThreads) here).")
     var threads: Int?
 
     @Flag(help: "Never download; fail if the data files are missing.")
     var noDownload = false
 
-    @Option(name: .customLong("device"), help: "Where to compute: cpu, opencl or cuda (`lenet devices` lists them).")
-    var deviceKind: DeviceKind = .cpu
+    @OptionGroup var deviceChoice: DeviceOptions
 
     /// More threads than this only wait: the work of a batch is cut into a few fixed slices.
     static let maxThreads = 256
@@ -38,19 +32,11 @@ struct WorkOptions: ParsableArguments {
         guard (1...Self.maxThreads).contains(threads ?? 1) else {
             throw ValidationError("--threads must be between 1 and \(Self.maxThreads)")
         }
-        // A GPU runtime that is missing fails here, in one line, before any work starts.
-        if deviceKind != .cpu { _ = try device }
     }
 
-    /// Where the work runs.
+    /// Where the work runs: the CPU backend on --threads threads, or the GPU --device names.
     var device: ComputeDevice {
-        get throws {
-            switch deviceKind {
-            case .cpu: .cpu(threads: threads ?? ComputeDevice.defaultThreads)
-            case .opencl: try .opencl()
-            case .cuda: try .cuda()
-            }
-        }
+        get throws { try deviceChoice.makeDevice(cpuThreads: threads ?? ComputeDevice.defaultThreads) }
     }
 
     /// The dataset, downloaded if missing unless --no-download; download messages on standard error.

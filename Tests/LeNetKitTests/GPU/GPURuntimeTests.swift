@@ -45,13 +45,19 @@ import Testing
     }
 
     /// The command: `--device opencl` and `--device cuda` fail at once, in one line, with a
-    /// non-zero exit, and `lenet devices` says none was found.
+    /// non-zero exit, on every command that takes --device (before the data, the checkpoint
+    /// or the pictures are looked at: none of them exists here), and `lenet devices` says
+    /// none was found.
     @Test func theCommandSaysWhatIsMissing() throws {
         let missing = ["LENET_OPENCL_LIBRARY": "libOpenCL-missing.so.1", "LENET_CUDA_LIBRARY": "libcuda-missing.so.1"]
+        let noData = ["--data-dir", "/nonexistent"]
+        let commands = [["train", "--epochs", "1"] + noData, ["experiment", "--epochs", "1"] + noData,
+                        ["evaluate", "--checkpoint", "none.safetensors"] + noData, ["bench"] + noData,
+                        ["predict", "--checkpoint", "none.safetensors", "none.png"],
+                        ["serve", "--checkpoint", "none.safetensors", "--port", "0"]]
         for (device, library) in [("opencl", "libOpenCL-missing.so.1"), ("cuda", "libcuda-missing.so.1")] {
-            for command in [["train", "--epochs", "1"], ["evaluate", "--checkpoint", "none.safetensors"], ["bench"]] {
-                let outcome = try CommandLineTests.run(command + ["--device", device, "--data-dir", "/nonexistent"],
-                                                       environment: missing)
+            for command in commands {
+                let outcome = try CommandLineTests.run(command + ["--device", device], environment: missing)
                 let lines = outcome.stderr.split(separator: "\n")
                 #expect(outcome.status != 0, "\(command) --device \(device): exit \(outcome.status)")
                 #expect(lines.count == 1 && lines[0].contains(library), "\(command) --device \(device): \(outcome.stderr)")

@@ -24,15 +24,23 @@ import Testing
     final class Server: @unchecked Sendable {
         let process: Process
         let base: URL
+        /// What it printed up to its address: `Serving lenet from ... on http://...`.
+        let announcement: String
 
-        init(_ extraArguments: [String] = []) throws {
+        /// `lenet serve` on `checkpoint`, or on one of untrained weights written here.
+        init(_ extraArguments: [String] = [], checkpoint given: String? = nil) throws {
             let binary = try #require(InferenceServeTests.lenetBinary(), "the lenet executable is not next to the tests")
-            let directory = try DataFixtures.temporaryDirectory()
-            let store = ParameterStore(definition: .lenet(.lenet))
-            var generator = RandomGenerator(seed: 9)
-            store.initialize(definition: .lenet(.lenet), generator: &generator)
-            let checkpoint = directory + "/model.safetensors"
-            try Checkpoint(store: store, variant: .lenet).write(to: checkpoint)
+            let checkpoint: String
+            if let given {
+                checkpoint = given
+            } else {
+                let directory = try DataFixtures.temporaryDirectory()
+                let store = ParameterStore(definition: .lenet(.lenet))
+                var generator = RandomGenerator(seed: 9)
+                store.initialize(definition: .lenet(.lenet), generator: &generator)
+                checkpoint = directory + "/model.safetensors"
+                try Checkpoint(store: store, variant: .lenet).write(to: checkpoint)
+            }
             let output = Pipe()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
@@ -49,6 +57,7 @@ import Testing
                 if let range = text.range(of: #"on http://127\.0\.0\.1:[0-9]+/"#, options: .regularExpression) {
                     self.process = process
                     base = try #require(URL(string: String(text[range].dropFirst(3))))
+                    announcement = text
                     return
                 }
             }

@@ -211,9 +211,12 @@ import Testing
         #expect(throws: JSONWriteError.self) { try TrainingHistory.json(broken) }
     }
 
-    @Test func benchReportIsWhatJSONEncoderWrote() throws {
+    /// A CPU report (threads, no GPU) and a GPU one (a GPU, no threads, no peak).
+    @Test(arguments: ["\"threads\": 2, \"peakGFLOPS\": 61.5, \"trainFractionOfPeak\": 0.25",
+                      "\"gpu\": \"opencl (NVIDIA H200)\""])
+    func benchReportIsWhatJSONEncoderWrote(device: String) throws {
         let report = try JSONDecoder().decode(BenchmarkReport.self, from: Data("""
-            {"model": "lenet-bn", "threads": 2, "batchSize": 32, "loadSeconds": 0.1304, "trainImagesPerSecond": 49461.25,
+            {"model": "lenet-bn", \(device), "batchSize": 32, "loadSeconds": 0.1304, "trainImagesPerSecond": 49461.25,
              "epochSeconds": 1.3517, "inferenceBatchSize": 1000, "inferenceImagesPerSecond": 154034.5,
              "batch1LatencyMicroseconds": 9.8125, "peakResidentMegabytes": 105.33}
             """.utf8))

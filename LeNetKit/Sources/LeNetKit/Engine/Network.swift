@@ -110,20 +110,28 @@ public struct ComputeDevice: Sendable {
 
     /// For messages and reports, e.g. "cpu (8 threads)".
     public let name: String
+    /// The CPU backend's compute threads; nil for a GPU and for a backend of your own.
+    /// `Benchmark` reads it: only the CPU's figures are fractions of the FMA peak.
+    public let cpuThreads: Int?
     private let factory: Factory
     private let memoryPlan: MemoryPlan?
 
     /// A device made of any backend: the way to plug in one of your own. `memoryPlan`,
     /// when given, tells `lenet summary` what the backend's networks hold.
     public init(name: String, memoryPlan: MemoryPlan? = nil, factory: @escaping Factory) {
+        self.init(name: name, cpuThreads: nil, memoryPlan: memoryPlan, factory: factory)
+    }
+
+    private init(name: String, cpuThreads: Int?, memoryPlan: MemoryPlan?, factory: @escaping Factory) {
         self.name = name
+        self.cpuThreads = cpuThreads
         self.memoryPlan = memoryPlan
         self.factory = factory
     }
 
     /// The CPU backend with `threads` compute threads (the caller's included).
     public static func cpu(threads: Int) -> ComputeDevice {
-        ComputeDevice(name: "cpu (\(threads) thread\(threads == 1 ? "" : "s"))",
+        ComputeDevice(name: "cpu (\(threads) thread\(threads == 1 ? "" : "s"))", cpuThreads: threads,
                       memoryPlan: CPUNetwork.plannedBytes) { definition, maxBatch, trainable in
             CPUNetwork(definition, maxBatch: maxBatch, threads: threads, trainable: trainable)
         }

@@ -161,10 +161,10 @@ fi
 
 run_step devices 30 '.' -- "${bundle_env[@]}" "$lenet" devices
 
-# The GPU suites, as CI runs them on PoCL, and the command's one-line errors (GPURuntimeTests).
+# The GPU suites, as CI runs them on PoCL: kernels, network, graph replay, predict/serve/bench on the GPU, one-line errors.
 gpu_tests() {
     limited "${bundle_env[@]}" LENET_TEST_GPU_RUNTIME="$1" LENET_REQUIRE_GPU=1 LENET_TEST_WORKLOAD="$workload" \
-        "$tests" --testing-library swift-testing --filter 'GPU(Kernel|Runtime|Network)Tests'
+        "$tests" --testing-library swift-testing --filter 'GPU(Kernel|Runtime|Network|Command|LaunchGraph)Tests'
 }
 workload=$([ $short = 1 ] && echo small || echo full)
 test_figures='^GPU tests run on|Test run with|recorded an issue|✘'

@@ -175,7 +175,9 @@ final class RecordingRuntime: GPURuntime, @unchecked Sendable {
                                driverVersion: "", details: "")
     let graphMode: Graphs
     private(set) var launches: [RecordedLaunch] = []
-    private(set) var graphs: [RecordingGraph] = []
+    /// Each `RecordingGraph`'s replays, in the order the graphs were made (the logs, not
+    /// the graphs: a graph holds its runtime, so holding the graphs here would be a cycle).
+    private(set) var graphs: [ReplayLog] = []
     private var nextHandle: UInt64 = 1
 
     init(graphs: Graphs) { graphMode = graphs }
@@ -208,7 +210,7 @@ final class RecordingRuntime: GPURuntime, @unchecked Sendable {
         case .failing: throw GPUError("no graphs here")
         case .recording:
             let graph = RecordingGraph(recorder: self, launches: launches)
-            graphs.append(graph)
+            graphs.append(graph.log)
             return graph
         }
     }
@@ -223,8 +225,7 @@ final class RecordingRuntime: GPURuntime, @unchecked Sendable {
 final class RecordingGraph: GPULaunchGraph {
     private let recorder: RecordingRuntime
     private var nodes: [GPULaunch]
-    /// How many nodes each replay updated.
-    private(set) var updatesPerReplay: [Int] = []
+    let log = ReplayLog()
 
     init(recorder: RecordingRuntime, launches: [GPULaunch]) {
         self.recorder = recorder
@@ -233,9 +234,15 @@ final class RecordingGraph: GPULaunchGraph {
     }
 
     override func replay() throws {
-        updatesPerReplay.append(changedLaunches.count)
+        log.updatesPerReplay.append(changedLaunches.count)
         for index in changedLaunches { nodes[index] = launches[index] }
         forgetChanges()
         for node in nodes where node.items > 0 { recorder.record(node) }
     }
+}
+
+/// What a `RecordingGraph` did.
+final class ReplayLog {
+    /// How many nodes each replay updated.
+    var updatesPerReplay: [Int] = []
 }

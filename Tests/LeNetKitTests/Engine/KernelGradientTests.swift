@@ -66,6 +66,48 @@ import Testing
         #expect(maxRelativeDifference(convOutput(input, weight, bias, g), reference) < 1e-5)
     }
 
+    /// The direct forward (images read in place) against im2col + GEMM, bit for bit, and
+    /// against the definition, on stride-1 shapes whose wide rows hit every tile and tail
+    /// of both blockings, LeNet's two convolutions among them.
+    @Test(arguments: GemmBlocking.allCases)
+    func directForwardMatchesIm2colGemmBitForBit(blocking: GemmBlocking) {
+        var random = TestRandom(seed: 12)
+        var shapes = [ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, padding: 2),
+                      ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
+                      ConvGeometry(inChannels: 2, outChannels: 1, height: 3, width: 3, kernel: 3, padding: 1),
+                      ConvGeometry(inChannels: 1, outChannels: 7, height: 5, width: 40, kernel: 1)]
+        for _ in 0..<12 {
+            let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
+            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 14),
+                                       height: kernel + random.int(below: 20), width: kernel + random.int(below: 36),
+                                       kernel: kernel, padding: padding))
+        }
+        for g in shapes {
+            let image = random.floats(g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
+            let bias = random.floats(g.outChannels)
+            var viaColumns = [Float](repeating: 0, count: g.outputSize)
+            var columns = [Float](repeating: 0, count: g.patchSize * g.outPixels)
+            var padded = [Float](repeating: 0, count: g.paddedInputSize)
+            conv2dForward(output: &viaColumns, columns: &columns, padded: &padded, input: image, images: 1,
+                          weight: weight, bias: bias, g)
+            // Garbage around the output shows a write outside it; the source's tail must start zero.
+            var direct = [Float](repeating: .nan, count: g.outputSize + 32)
+            var source = [Float](repeating: 0, count: g.directSourceSize)
+            var wide = [Float](repeating: .nan, count: g.directWideSize)
+            let offsets = directRowOffsets(g)
+            for _ in 0..<2 {  // twice: the second call reuses the scratch as the layer does
+                conv2dForwardDirect(output: &direct, image: image, source: &source, wide: &wide, offsets: offsets,
+                                    weight: weight, bias: bias, g, blocking: blocking)
+            }
+            #expect(direct.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking)")
+            let untouched = direct.suffix(32).allSatisfy { $0.isNaN }
+            #expect(untouched, "\(g) \(blocking): wrote past the output")
+            var reference = [Float](repeating: 0, count: g.outputSize)
+            conv2dForwardReference(output: &reference, image: image, weight: weight, bias: bias, g)
+            #expect(maxRelativeDifference(Array(direct.prefix(g.outputSize)), reference) < 1e-5, "\(g)")
+        }
+    }
+
     @Test(arguments: geometries)
     func convBackwardMatchesFiniteDifferences(g: ConvGeometry) {
         var random = TestRandom(seed: 2)

@@ -33,6 +33,12 @@ struct ConvGeometry: Equatable, Sendable {
     /// when there is padding (0 when there is none).
     var paddedInputSize: Int { padding > 0 ? inChannels * (height + 2 * padding) * (width + 2 * padding) : 0 }
     var outputSize: Int { outChannels * outPixels }
+
+    /// The direct forward's source: the padded image [C, H+2p, W+2p] (the image itself
+    /// when there is no padding) and the K-1 floats after it that its last row runs reach.
+    var directSourceSize: Int { inChannels * (height + 2 * padding) * (width + 2 * padding) + kernel - 1 }
+    /// The direct forward's product [OC, OH, W+2p]: output rows as wide as the padded image.
+    var directWideSize: Int { outChannels * outHeight * (width + 2 * padding) }
 }
 
 /// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
@@ -238,6 +244,60 @@ func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePo
              MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
              MatrixView(columns + image * pixels, rows: g.patchSize, columns: pixels, rowStride: rowStride),
              accumulate: true)
+    }
+}
+
+/// Where each im2col row (c, ki, kj) starts in the direct forward's source, for stride 1:
+/// c*PH*PW + ki*PW + kj, PH x PW being the padded image's size.
+func directRowOffsets(_ g: ConvGeometry) -> [Int] {
+    precondition(g.stride == 1, "the direct forward is for stride 1")
+    let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
+    var offsets: [Int] = []
+    offsets.reserveCapacity(g.patchSize)
+    for c in 0..<g.inChannels {
+        for ki in 0..<g.kernel {
+            for kj in 0..<g.kernel { offsets.append((c * paddedHeight + ki) * paddedWidth + kj) }
+        }
+    }
+    return offsets
+}
+
+/// Stride-1 forward of one image with no columns. Read the padded image [C, PH, PW] as
+/// one long row: im2col's row (c, ki, kj) for output row oy is its run of OW floats from
+/// `offsets[(c, ki, kj)] + oy*PW`. So B of im2col + GEMM is the image itself, rows shifted
+/// (`ShiftedRows`), if each output row is taken PW pixels wide, OW of them kept. Every kept
+/// pixel is the same chain of multiply-adds as in `conv2dForward`, plus the bias after it:
+/// the same bits, without writing and reading C*K*K floats per pixel.
+///
+/// `source` (`g.directSourceSize` floats) must be zero outside the image's place in it
+/// when first used: only the image is written, so the border and the tail stay zero.
+/// `wide` [OC, OH*PW] is scratch; `offsets` are `directRowOffsets(g)`.
+func conv2dForwardDirect(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
+                         source: UnsafeMutablePointer<Float>, wide: UnsafeMutablePointer<Float>,
+                         offsets: UnsafePointer<Int>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                         _ g: ConvGeometry, blocking: GemmBlocking = .native) {
+    precondition(g.stride == 1, "the direct forward is for stride 1")
+    let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
+    if g.padding == 0 {
+        copyFloats(source, image, count: g.inputSize)
+    } else {
+        for c in 0..<g.inChannels {
+            for y in 0..<g.height {
+                copyFloats(source + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding,
+                           image + (c * g.height + y) * g.width, count: g.width)
+            }
+        }
+    }
+    let oh = g.outHeight, ow = g.outWidth, wideRow = oh * paddedWidth
+    gemmBroadcastA(MutableMatrixView(wide, rows: g.outChannels, columns: wideRow),
+                   MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
+                   rows: ShiftedRows(base: source, offsets: offsets), accumulate: false, blocking: blocking)
+    for oc in 0..<g.outChannels {
+        let b = bias[oc]
+        for oy in 0..<oh {
+            let from = wide + oc * wideRow + oy * paddedWidth, to = output + (oc * oh + oy) * ow
+            for ox in 0..<ow { to[ox] = from[ox] + b }
+        }
     }
 }
 

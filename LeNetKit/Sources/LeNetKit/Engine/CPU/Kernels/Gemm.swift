@@ -129,6 +129,27 @@ typealias Vector = SIMD16<Float>
     raw.storeBytes(of: accumulate ? v + raw.loadUnaligned(as: Vector.self) : v, as: Vector.self)
 }
 
+/// Where each row of a broadcast kernel's B starts (its columns are contiguous).
+protocol BroadcastRows {
+    /// The first element of row `p`.
+    func row(_ p: Int) -> UnsafePointer<Float>
+}
+
+/// A matrix view's rows, `rowStride` apart.
+struct EvenlySpacedRows: BroadcastRows {
+    let base: UnsafePointer<Float>
+    let stride: Int
+    @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { base + p * stride }
+}
+
+/// Rows at listed offsets from one base: a stride-1 convolution's im2col rows read in
+/// place from its (padded) image, each a shifted run of it (see `conv2dForwardDirect`).
+struct ShiftedRows: BroadcastRows {
+    let base: UnsafePointer<Float>
+    let offsets: UnsafePointer<Int>
+    @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { base + offsets[p] }
+}
+
 /// B's rows contiguous: each step broadcasts one element of A against a row
 /// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators), or
 /// with `.narrow` 6 x 16 (6 vectors: 12 256-bit registers). Either way each element of C
@@ -136,9 +157,17 @@ typealias Vector = SIMD16<Float>
 /// A short last row block repeats its last row (computed, not stored).
 func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
                     blocking: GemmBlocking = .native) {
+    gemmBroadcastA(c, a, rows: EvenlySpacedRows(base: b.pointer, stride: b.rowStride), accumulate: accumulate,
+                   blocking: blocking)
+}
+
+/// The same product with B's rows wherever `rows` says: B is [a.columns, c.columns].
+@inline(__always)
+func gemmBroadcastA<Rows: BroadcastRows>(_ c: MutableMatrixView, _ a: MatrixView, rows b: Rows, accumulate: Bool,
+                                         blocking: GemmBlocking = .native) {
     let wide = blocking == .wide
     let m = c.rows, n = c.columns, k = a.columns
-    let ars = a.rowStride, acs = a.columnStride, brs = b.rowStride
+    let ars = a.rowStride, acs = a.columnStride
     var i0 = 0
     while i0 < m {
         let rows = min(6, m - i0)
@@ -148,9 +177,9 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
         while wide && j + 32 <= n {
             var c00 = Vector(), c01 = Vector(), c10 = Vector(), c11 = Vector(), c20 = Vector(), c21 = Vector()
             var c30 = Vector(), c31 = Vector(), c40 = Vector(), c41 = Vector(), c50 = Vector(), c51 = Vector()
-            var bp = b.pointer + j
             var ap = 0
-            for _ in 0..<k {
+            for p in 0..<k {
+                let bp = b.row(p) + j
                 let b0 = load(bp), b1 = load(bp + 16)
                 var s = Vector(repeating: a0[ap]); c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
                 s = Vector(repeating: a1[ap]); c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
@@ -158,7 +187,6 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
                 s = Vector(repeating: a3[ap]); c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
                 s = Vector(repeating: a4[ap]); c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
                 s = Vector(repeating: a5[ap]); c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
-                bp += brs
                 ap += acs
             }
             let cp = c.pointer + i0 * c.rowStride + j
@@ -174,17 +202,15 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
         // A 6 x 16 tile at columns j0..<j0+16, stored from lane `firstLane` on.
         @inline(__always) func tile16(_ j0: Int, firstLane: Int) {
             var c0 = Vector(), c1 = Vector(), c2 = Vector(), c3 = Vector(), c4 = Vector(), c5 = Vector()
-            var bp = b.pointer + j0
             var ap = 0
-            for _ in 0..<k {
-                let b0 = load(bp)
+            for p in 0..<k {
+                let b0 = load(b.row(p) + j0)
                 c0 = c0.addingProduct(Vector(repeating: a0[ap]), b0)
                 c1 = c1.addingProduct(Vector(repeating: a1[ap]), b0)
                 c2 = c2.addingProduct(Vector(repeating: a2[ap]), b0)
                 c3 = c3.addingProduct(Vector(repeating: a3[ap]), b0)
                 c4 = c4.addingProduct(Vector(repeating: a4[ap]), b0)
                 c5 = c5.addingProduct(Vector(repeating: a5[ap]), b0)
-                bp += brs
                 ap += acs
             }
             let tile = (c0, c1, c2, c3, c4, c5)
@@ -212,9 +238,8 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
             for r in 0..<rows {
                 let ar = a.pointer + (i0 + r) * ars
                 var sum: Float = 0
-                var bp = b.pointer + j
                 var ap = 0
-                for _ in 0..<k { sum = sum.addingProduct(ar[ap], bp.pointee); bp += brs; ap += acs }
+                for p in 0..<k { sum = sum.addingProduct(ar[ap], b.row(p)[j]); ap += acs }
                 let out = c.pointer + (i0 + r) * c.rowStride + j
                 out.pointee = accumulate ? out.pointee + sum : sum
             }

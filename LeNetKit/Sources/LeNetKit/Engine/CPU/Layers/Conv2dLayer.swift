@@ -1,7 +1,8 @@
 /// Conv2d over NCHW via im2col + GEMM, one slice of the batch per call: each slice keeps
 /// its images' columns side by side and produces its own weight-gradient partial, which
-/// the network sums in slice order. Evaluation unfolds one image at a time into a small,
-/// cache-resident scratch.
+/// the network sums in slice order. Evaluation, with stride 1, reads each image in place
+/// (`conv2dForwardDirect`: the same bits, no columns); with another stride it unfolds one
+/// image at a time into a small, cache-resident scratch.
 ///
 /// Columns take 25-150 floats per output pixel (138 KB an image for LeNet's two
 /// convolutions), so a slice keeps them for at most `maxKeptImages` images. A larger
@@ -22,6 +23,10 @@ final class Conv2dLayer: Layer {
     let outputGradRows: FloatBuffer  // [batchSlices, OC, imagesPerChunk*OH*OW] scratch
     let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
     let padded: FloatBuffer          // [batchSlices, C, H+2p, W+2p] scratch for im2col and col2im (empty without padding)
+    let directSource: FloatBuffer    // [batchSlices, directSourceSize] the direct forward's padded image (zero borders)
+    let directWide: FloatBuffer      // [batchSlices, OC, OH, W+2p] the direct forward's product
+    /// Where im2col's rows start in `directSource` (`directRowOffsets`); empty unless stride 1.
+    let directOffsets: [Int]
 
     /// `keptImages` is for tests: a smaller chunk than `maxKeptImages`, to compare both paths.
     init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool,
@@ -37,24 +42,35 @@ final class Conv2dLayer: Layer {
         outputGradRows = FloatBuffer(count: sizes.outputGradRows)
         columnGrad = FloatBuffer(count: sizes.columnGrad)
         padded = FloatBuffer(count: sizes.padded)
+        directSource = FloatBuffer(count: sizes.directSource)
+        directWide = FloatBuffer(count: sizes.directWide)
+        directOffsets = Scratch.evaluatesDirectly(geometry) ? directRowOffsets(geometry) : []
     }
 
     /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
     /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
     struct Scratch {
-        let imagesPerChunk, columns, outputGradRows, columnGrad, padded: Int
+        let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource, directWide: Int
+
+        /// Whether evaluation reads images in place (`conv2dForwardDirect`) rather than unfolding them.
+        static func evaluatesDirectly(_ g: ConvGeometry) -> Bool { g.stride == 1 }
 
         init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, keptImages: Int = Conv2dLayer.maxKeptImages) {
-            // An inference-only network keeps no columns for a backward pass: one image's worth per slice.
+            let direct = Scratch.evaluatesDirectly(g)
+            // An inference-only network keeps no columns for a backward pass: one image's worth
+            // per slice, and none when evaluation reads images in place.
             imagesPerChunk = trainable ? min((maxBatch + batchSlices - 1) / batchSlices, keptImages) : 1
-            columns = batchSlices * g.patchSize * imagesPerChunk * g.outPixels
+            let unfolds = trainable || !direct
+            columns = unfolds ? batchSlices * g.patchSize * imagesPerChunk * g.outPixels : 0
             let gradientSlices = trainable ? batchSlices : 0
             outputGradRows = gradientSlices * g.outChannels * imagesPerChunk * g.outPixels
             columnGrad = gradientSlices * g.patchSize * g.outPixels
-            padded = batchSlices * g.paddedInputSize
+            padded = unfolds ? batchSlices * g.paddedInputSize : 0
+            directSource = direct ? batchSlices * g.directSourceSize : 0
+            directWide = direct ? batchSlices * g.directWideSize : 0
         }
 
-        var floats: Int { columns + outputGradRows + columnGrad + padded }
+        var floats: Int { columns + outputGradRows + columnGrad + padded + directSource + directWide }
     }
 
     private var sliceColumnsSize: Int { geometry.patchSize * imagesPerChunk * geometry.outPixels }
@@ -78,6 +94,16 @@ final class Conv2dLayer: Layer {
                 conv2dForward(output: output + first * g.outputSize, columns: sliceColumns,
                               padded: slicePadded, input: input + first * g.inputSize,
                               images: count, weight: weight, bias: bias, g)
+            }
+        } else if Scratch.evaluatesDirectly(g) {
+            let source = directSource.pointer + slice * g.directSourceSize
+            let wide = directWide.pointer + slice * g.directWideSize
+            directOffsets.withUnsafeBufferPointer { offsets in
+                for image in images {
+                    conv2dForwardDirect(output: output + image * g.outputSize, image: input + image * g.inputSize,
+                                        source: source, wide: wide, offsets: offsets.baseAddress!,
+                                        weight: weight, bias: bias, g)
+                }
             }
         } else {
             for image in images {

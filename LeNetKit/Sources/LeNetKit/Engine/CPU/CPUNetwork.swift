@@ -44,6 +44,12 @@ final class CPUNetwork: Network {
     private let gradientTasks: [GradientTask]
     private let batchNormLayers: [BatchNorm2dLayer]
     private let dropoutLayers: [DropoutLayer]
+    /// Whether evaluation may take the layers a group of images at a time: every layer's
+    /// evaluation forward is one phase (no barrier), as it is in LeNet's layers.
+    private let evaluatesInGroups: Bool
+    /// Images per group in evaluation: a group's activations (about 20 KB an image in LeNet)
+    /// stay in a core's L2 from one layer to the next.
+    static let evaluationGroup = 8
     /// The current region's arguments, as work for the pool (made once).
     private let region = RegionWork()
     /// Logits per sample (computed once: the definition derives it from every layer's shape).
@@ -118,6 +124,7 @@ final class CPUNetwork: Network {
         sliceCorrect.initialize(repeating: 0, count: batchSlices)
         batchNormLayers = layers.compactMap { $0 as? BatchNorm2dLayer }
         dropoutLayers = layers.compactMap { $0 as? DropoutLayer }
+        evaluatesInGroups = layers.allSatisfy { $0.forwardPhases(training: false) == 1 }
         gradientTasks = Self.gradientTasks(layers: layers, store: store)
         region.network = self
     }
@@ -344,7 +351,25 @@ final class CPUNetwork: Network {
         let participants = region.participants, batch = region.batch, training = region.training
         let key = region.key, parts = region.parts
         let last = layers.count
-        if parts.contains(.forward) {
+        if parts.contains(.forward) && !training && evaluatesInGroups {
+            // Evaluation: each slice through every layer a group of images at a time, so that
+            // a group's activations stay in cache from one layer to the next (a slice of a
+            // batch of 1,000 is 125 images, and conv1's output for them alone is 2.4 MB).
+            // Images are independent here, so the results are the same bits either way.
+            var slice = worker
+            while slice < batchSlices {
+                let images = sliceRange(slice, batch: batch)
+                for first in stride(from: images.lowerBound, to: images.upperBound, by: Self.evaluationGroup) {
+                    let group = first..<min(first + Self.evaluationGroup, images.upperBound)
+                    for index in 0..<last {
+                        layers[index].forward(slice: slice, images: group, phase: 0,
+                                              input: UnsafePointer(activationPointers[index]),
+                                              output: activationPointers[index + 1], batch: batch, training: false, key: key)
+                    }
+                }
+                slice += participants
+            }
+        } else if parts.contains(.forward) {
             for index in 0..<last {
                 let layer = layers[index]
                 let input = UnsafePointer(activationPointers[index]), output = activationPointers[index + 1]

@@ -34,11 +34,12 @@ struct ConvGeometry: Equatable, Sendable {
     var paddedInputSize: Int { padding > 0 ? inChannels * (height + 2 * padding) * (width + 2 * padding) : 0 }
     var outputSize: Int { outChannels * outPixels }
 
-    /// The direct forward's source: the padded image [C, H+2p, W+2p] (the image itself
-    /// when there is no padding) and the K-1 floats after it that its last row runs reach.
-    var directSourceSize: Int { inChannels * (height + 2 * padding) * (width + 2 * padding) + kernel - 1 }
-    /// The direct forward's product [OC, OH, W+2p]: output rows as wide as the padded image.
-    var directWideSize: Int { outChannels * outHeight * (width + 2 * padding) }
+    /// The direct forward's row pitch: the padded width rounded up to whole vectors of 16,
+    /// so that every 16 columns of its product lie in one output row.
+    var directPitch: Int { (width + 2 * padding + 15) / 16 * 16 }
+    /// The direct forward's source: the padded image [C, H+2p, directPitch] (zero around
+    /// the image) and the K-1 floats after it that its last row runs reach.
+    var directSourceSize: Int { inChannels * (height + 2 * padding) * directPitch + kernel - 1 }
 }
 
 /// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
@@ -248,57 +249,94 @@ func conv2dForward(output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePo
 }
 
 /// Where each im2col row (c, ki, kj) starts in the direct forward's source, for stride 1:
-/// c*PH*PW + ki*PW + kj, PH x PW being the padded image's size.
+/// (c*PH + ki)*pitch + kj, PH being the padded height.
 func directRowOffsets(_ g: ConvGeometry) -> [Int] {
     precondition(g.stride == 1, "the direct forward is for stride 1")
-    let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
+    let paddedHeight = g.height + 2 * g.padding
     var offsets: [Int] = []
     offsets.reserveCapacity(g.patchSize)
     for c in 0..<g.inChannels {
         for ki in 0..<g.kernel {
-            for kj in 0..<g.kernel { offsets.append((c * paddedHeight + ki) * paddedWidth + kj) }
+            for kj in 0..<g.kernel { offsets.append((c * paddedHeight + ki) * g.directPitch + kj) }
         }
     }
     return offsets
 }
 
-/// Stride-1 forward of one image with no columns. Read the padded image [C, PH, PW] as
-/// one long row: im2col's row (c, ki, kj) for output row oy is its run of OW floats from
-/// `offsets[(c, ki, kj)] + oy*PW`. So B of im2col + GEMM is the image itself, rows shifted
-/// (`ShiftedRows`), if each output row is taken PW pixels wide, OW of them kept. Every kept
-/// pixel is the same chain of multiply-adds as in `conv2dForward`, plus the bias after it:
-/// the same bits, without writing and reading C*K*K floats per pixel.
+/// Stride-1 forward of one image with no columns. Lay the image out padded, rows `pitch`
+/// apart (`g.directPitch`: the padded width rounded up to 16), and read it as one long row:
+/// im2col's row (c, ki, kj) for output row oy is then its run of OW floats from
+/// `offsets[(c, ki, kj)] + oy*pitch`. So B of im2col + GEMM is the image itself, rows
+/// shifted (`ShiftedRows`), if each output row is taken `pitch` pixels wide and its first
+/// OW kept (`ConvolutionOutput`). Every kept pixel is the same chain of multiply-adds as in
+/// `conv2dForward`, plus the bias after it: the same bits, without writing and reading
+/// C*K*K floats per pixel.
 ///
-/// `source` (`g.directSourceSize` floats) must be zero outside the image's place in it
-/// when first used: only the image is written, so the border and the tail stay zero.
-/// `wide` [OC, OH*PW] is scratch; `offsets` are `directRowOffsets(g)`.
+/// `source` (`g.directSourceSize` floats) must be zero when first used: only the image's
+/// place in it is written, so the border and the tail stay zero. `offsets` are
+/// `directRowOffsets(g)`.
 func conv2dForwardDirect(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
-                         source: UnsafeMutablePointer<Float>, wide: UnsafeMutablePointer<Float>,
-                         offsets: UnsafePointer<Int>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                         source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
+                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                          _ g: ConvGeometry, blocking: GemmBlocking = .native) {
     precondition(g.stride == 1, "the direct forward is for stride 1")
-    let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
-    if g.padding == 0 {
-        copyFloats(source, image, count: g.inputSize)
-    } else {
-        for c in 0..<g.inChannels {
-            for y in 0..<g.height {
-                copyFloats(source + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding,
-                           image + (c * g.height + y) * g.width, count: g.width)
-            }
+    let pitch = g.directPitch, paddedHeight = g.height + 2 * g.padding
+    for c in 0..<g.inChannels {
+        for y in 0..<g.height {
+            copyFloats(source + (c * paddedHeight + y + g.padding) * pitch + g.padding,
+                       image + (c * g.height + y) * g.width, count: g.width)
         }
     }
-    let oh = g.outHeight, ow = g.outWidth, wideRow = oh * paddedWidth
-    gemmBroadcastA(MutableMatrixView(wide, rows: g.outChannels, columns: wideRow),
-                   MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
-                   rows: ShiftedRows(base: source, offsets: offsets), accumulate: false, blocking: blocking)
-    for oc in 0..<g.outChannels {
-        let b = bias[oc]
-        for oy in 0..<oh {
-            let from = wide + oc * wideRow + oy * paddedWidth, to = output + (oc * oh + oy) * ow
-            for ox in 0..<ow { to[ox] = from[ox] + b }
+    gemmBroadcastA(MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
+                   rows: ShiftedRows(base: source, offsets: offsets), columns: g.outHeight * pitch,
+                   results: ConvolutionOutput(output: output, bias: bias, height: g.outHeight, width: g.outWidth,
+                                              pitch: pitch),
+                   blocking: blocking)
+}
+
+/// The direct forward's product, C [OC, OH*pitch]: column y*pitch + x is output pixel
+/// (y, x), kept when x < width, and written with its channel's bias added to
+/// `output` [OC, height, width]. The pitch is a multiple of 16, so that the kernel's
+/// 16 columns at a time never span two output rows.
+struct ConvolutionOutput: BroadcastResults {
+    let output: UnsafeMutablePointer<Float>
+    let bias: UnsafePointer<Float>
+    let height, width, pitch: Int
+
+    @inline(__always) func store(_ v: Vector, row: Int, column: Int, firstLane: Int) {
+        let y = column / pitch, x = column - y * pitch
+        let kept = min(16, width - x)
+        guard kept > firstLane else { return }
+        let dst = output + (row * height + y) * width + x, sums = v + Vector(repeating: bias[row])
+        if firstLane == 0 {
+            storeFirst(kept, of: sums, to: dst)
+        } else {
+            for lane in firstLane..<kept { dst[lane] = sums[lane] }
         }
     }
+
+    @inline(__always) func store(_ value: Float, row: Int, column: Int) {
+        let y = column / pitch, x = column - y * pitch
+        if x < width { output[(row * height + y) * width + x] = value + bias[row] }
+    }
+}
+
+/// Stores lanes 0..<count (1...16) of `v` to `p`, in pieces of 8, 4, 2 and 1 lanes: no
+/// write past the last one.
+@inline(__always)
+func storeFirst(_ count: Int, of v: SIMD16<Float>, to p: UnsafeMutablePointer<Float>) {
+    @inline(__always) func put<V: SIMD>(_ piece: V, _ at: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        UnsafeMutableRawPointer(at).storeBytes(of: piece, as: V.self)
+    }
+    if count == 16 { put(v, p); return }
+    var at = p
+    let eight: SIMD8<Float>
+    if count & 8 != 0 { put(v.lowHalf, at); at += 8; eight = v.highHalf } else { eight = v.lowHalf }
+    let four: SIMD4<Float>
+    if count & 4 != 0 { put(eight.lowHalf, at); at += 4; four = eight.highHalf } else { four = eight.lowHalf }
+    let two: SIMD2<Float>
+    if count & 2 != 0 { put(four.lowHalf, at); at += 2; two = four.highHalf } else { two = four.lowHalf }
+    if count & 1 != 0 { at.pointee = two.x }
 }
 
 /// The columns `conv2dForward` lays out for `images` images, without the product: for a
@@ -408,6 +446,29 @@ func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
         move(SIMD4<Float>.self, count - 4)
     } else {
         for i in 0..<count { dst[i] = src[i] }
+    }
+}
+
+/// dst[0..<count] = src[0..<count] + b, with `copyFloats`' overlapping vectors (the
+/// overlap writes the same sums twice; `dst` and `src` must not overlap).
+@inline(__always)
+func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int, adding b: Float) {
+    @inline(__always) func move<V: SIMD>(_: V.Type, _ offset: Int) where V.Scalar == Float {
+        let sum = UnsafeRawPointer(src + offset).loadUnaligned(as: V.self) + V(repeating: b)
+        UnsafeMutableRawPointer(dst + offset).storeBytes(of: sum, as: V.self)
+    }
+    if count >= 16 {
+        var i = 0
+        while i + 16 <= count { move(SIMD16<Float>.self, i); i += 16 }
+        if i < count { move(SIMD16<Float>.self, count - 16) }
+    } else if count >= 8 {
+        move(SIMD8<Float>.self, 0)
+        move(SIMD8<Float>.self, count - 8)
+    } else if count >= 4 {
+        move(SIMD4<Float>.self, 0)
+        move(SIMD4<Float>.self, count - 4)
+    } else {
+        for i in 0..<count { dst[i] = src[i] + b }
     }
 }
 

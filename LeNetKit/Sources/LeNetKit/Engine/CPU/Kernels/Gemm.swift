@@ -124,7 +124,7 @@ typealias Vector = SIMD16<Float>
     UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
 }
 
-@inline(__always) private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, accumulate: Bool) {
+@inline(__always) func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, accumulate: Bool) {
     let raw = UnsafeMutableRawPointer(p)
     raw.storeBytes(of: accumulate ? v + raw.loadUnaligned(as: Vector.self) : v, as: Vector.self)
 }
@@ -150,6 +150,35 @@ struct ShiftedRows: BroadcastRows {
     @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { base + offsets[p] }
 }
 
+/// Where a broadcast kernel's results go, 16 columns of one row at a time.
+protocol BroadcastResults {
+    /// C[row, column + lane] = v[lane] for lanes firstLane..<16 (firstLane is 0 except in a
+    /// row's last tile, which overlaps the one before it).
+    func store(_ v: Vector, row: Int, column: Int, firstLane: Int)
+    /// C[row, column] = value, for products fewer than 16 columns wide.
+    func store(_ value: Float, row: Int, column: Int)
+}
+
+/// A row-major matrix, written or (with `accumulate`) added to.
+struct MatrixResults: BroadcastResults {
+    let c: MutableMatrixView
+    let accumulate: Bool
+
+    @inline(__always) func store(_ v: Vector, row: Int, column: Int, firstLane: Int) {
+        let cp = c.pointer + row * c.rowStride + column
+        if firstLane == 0 {
+            LeNetKit.store(v, cp, accumulate: accumulate)
+        } else {
+            for lane in firstLane..<16 { cp[lane] = accumulate ? cp[lane] + v[lane] : v[lane] }
+        }
+    }
+
+    @inline(__always) func store(_ value: Float, row: Int, column: Int) {
+        let out = c.pointer + row * c.rowStride + column
+        out.pointee = accumulate ? out.pointee + value : value
+    }
+}
+
 /// B's rows contiguous: each step broadcasts one element of A against a row
 /// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators), or
 /// with `.narrow` 6 x 16 (6 vectors: 12 256-bit registers). Either way each element of C
@@ -157,16 +186,18 @@ struct ShiftedRows: BroadcastRows {
 /// A short last row block repeats its last row (computed, not stored).
 func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
                     blocking: GemmBlocking = .native) {
-    gemmBroadcastA(c, a, rows: EvenlySpacedRows(base: b.pointer, stride: b.rowStride), accumulate: accumulate,
-                   blocking: blocking)
+    gemmBroadcastA(a, rows: EvenlySpacedRows(base: b.pointer, stride: b.rowStride), columns: c.columns,
+                   results: MatrixResults(c: c, accumulate: accumulate), blocking: blocking)
 }
 
-/// The same product with B's rows wherever `rows` says: B is [a.columns, c.columns].
+/// The same product, C = A·B, with B's rows wherever `rows` says (B is [a.columns, columns])
+/// and C's elements written by `results`.
 @inline(__always)
-func gemmBroadcastA<Rows: BroadcastRows>(_ c: MutableMatrixView, _ a: MatrixView, rows b: Rows, accumulate: Bool,
-                                         blocking: GemmBlocking = .native) {
+func gemmBroadcastA<Rows: BroadcastRows, Results: BroadcastResults>(
+    _ a: MatrixView, rows b: Rows, columns n: Int, results: Results, blocking: GemmBlocking = .native
+) {
     let wide = blocking == .wide
-    let m = c.rows, n = c.columns, k = a.columns
+    let m = a.rows, k = a.columns
     let ars = a.rowStride, acs = a.columnStride
     var i0 = 0
     while i0 < m {
@@ -189,14 +220,16 @@ func gemmBroadcastA<Rows: BroadcastRows>(_ c: MutableMatrixView, _ a: MatrixView
                 s = Vector(repeating: a5[ap]); c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
                 ap += acs
             }
-            let cp = c.pointer + i0 * c.rowStride + j
-            let crs = c.rowStride
-            store(c00, cp, accumulate: accumulate); store(c01, cp + 16, accumulate: accumulate)
-            if rows > 1 { store(c10, cp + crs, accumulate: accumulate); store(c11, cp + crs + 16, accumulate: accumulate) }
-            if rows > 2 { store(c20, cp + 2 * crs, accumulate: accumulate); store(c21, cp + 2 * crs + 16, accumulate: accumulate) }
-            if rows > 3 { store(c30, cp + 3 * crs, accumulate: accumulate); store(c31, cp + 3 * crs + 16, accumulate: accumulate) }
-            if rows > 4 { store(c40, cp + 4 * crs, accumulate: accumulate); store(c41, cp + 4 * crs + 16, accumulate: accumulate) }
-            if rows > 5 { store(c50, cp + 5 * crs, accumulate: accumulate); store(c51, cp + 5 * crs + 16, accumulate: accumulate) }
+            @inline(__always) func put(_ r: Int, _ v0: Vector, _ v1: Vector) {
+                results.store(v0, row: i0 + r, column: j, firstLane: 0)
+                results.store(v1, row: i0 + r, column: j + 16, firstLane: 0)
+            }
+            put(0, c00, c01)
+            if rows > 1 { put(1, c10, c11) }
+            if rows > 2 { put(2, c20, c21) }
+            if rows > 3 { put(3, c30, c31) }
+            if rows > 4 { put(4, c40, c41) }
+            if rows > 5 { put(5, c50, c51) }
             j += 32
         }
         // A 6 x 16 tile at columns j0..<j0+16, stored from lane `firstLane` on.
@@ -216,12 +249,7 @@ func gemmBroadcastA<Rows: BroadcastRows>(_ c: MutableMatrixView, _ a: MatrixView
             let tile = (c0, c1, c2, c3, c4, c5)
             for r in 0..<rows {
                 let v = withUnsafeBytes(of: tile) { $0.load(fromByteOffset: r * MemoryLayout<Vector>.stride, as: Vector.self) }
-                let cp = c.pointer + (i0 + r) * c.rowStride + j0
-                if firstLane == 0 {
-                    store(v, cp, accumulate: accumulate)
-                } else {
-                    for lane in firstLane..<16 { cp[lane] = accumulate ? cp[lane] + v[lane] : v[lane] }
-                }
+                results.store(v, row: i0 + r, column: j0, firstLane: firstLane)
             }
         }
         while j + 16 <= n {  // once after the wide blocks; every block of the narrow ones
@@ -240,8 +268,7 @@ func gemmBroadcastA<Rows: BroadcastRows>(_ c: MutableMatrixView, _ a: MatrixView
                 var sum: Float = 0
                 var ap = 0
                 for p in 0..<k { sum = sum.addingProduct(ar[ap], b.row(p)[j]); ap += acs }
-                let out = c.pointer + (i0 + r) * c.rowStride + j
-                out.pointee = accumulate ? out.pointee + sum : sum
+                results.store(sum, row: i0 + r, column: j)
             }
             j += 1
         }

@@ -24,7 +24,6 @@ final class Conv2dLayer: Layer {
     let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
     let padded: FloatBuffer          // [batchSlices, C, H+2p, W+2p] scratch for im2col and col2im (empty without padding)
     let directSource: FloatBuffer    // [batchSlices, directSourceSize] the direct forward's padded image (zero borders)
-    let directWide: FloatBuffer      // [batchSlices, OC, OH, W+2p] the direct forward's product
     /// Where im2col's rows start in `directSource` (`directRowOffsets`); empty unless stride 1.
     let directOffsets: [Int]
 
@@ -43,14 +42,13 @@ final class Conv2dLayer: Layer {
         columnGrad = FloatBuffer(count: sizes.columnGrad)
         padded = FloatBuffer(count: sizes.padded)
         directSource = FloatBuffer(count: sizes.directSource)
-        directWide = FloatBuffer(count: sizes.directWide)
         directOffsets = Scratch.evaluatesDirectly(geometry) ? directRowOffsets(geometry) : []
     }
 
     /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
     /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
     struct Scratch {
-        let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource, directWide: Int
+        let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource: Int
 
         /// Whether evaluation reads images in place (`conv2dForwardDirect`) rather than unfolding them.
         static func evaluatesDirectly(_ g: ConvGeometry) -> Bool { g.stride == 1 }
@@ -67,10 +65,9 @@ final class Conv2dLayer: Layer {
             columnGrad = gradientSlices * g.patchSize * g.outPixels
             padded = unfolds ? batchSlices * g.paddedInputSize : 0
             directSource = direct ? batchSlices * g.directSourceSize : 0
-            directWide = direct ? batchSlices * g.directWideSize : 0
         }
 
-        var floats: Int { columns + outputGradRows + columnGrad + padded + directSource + directWide }
+        var floats: Int { columns + outputGradRows + columnGrad + padded + directSource }
     }
 
     private var sliceColumnsSize: Int { geometry.patchSize * imagesPerChunk * geometry.outPixels }
@@ -97,11 +94,10 @@ final class Conv2dLayer: Layer {
             }
         } else if Scratch.evaluatesDirectly(g) {
             let source = directSource.pointer + slice * g.directSourceSize
-            let wide = directWide.pointer + slice * g.directWideSize
             directOffsets.withUnsafeBufferPointer { offsets in
                 for image in images {
                     conv2dForwardDirect(output: output + image * g.outputSize, image: input + image * g.inputSize,
-                                        source: source, wide: wide, offsets: offsets.baseAddress!,
+                                        source: source, offsets: offsets.baseAddress!,
                                         weight: weight, bias: bias, g)
                 }
             }

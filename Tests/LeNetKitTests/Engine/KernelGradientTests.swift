@@ -69,7 +69,8 @@ import Testing
     /// The direct forward (images read in place) against im2col + GEMM, bit for bit, and
     /// against the definition, on stride-1 shapes whose products (output rows 16, 32 or
     /// more columns apart, of which the first OW are kept) hit every tile and every partial
-    /// row store of both blockings, LeNet's two convolutions among them.
+    /// row store of both blockings, LeNet's two convolutions among them; the same for the
+    /// channels-in-lanes kernel (channel blocks of 16, rows in blocks of 12 pixels).
     @Test(arguments: GemmBlocking.allCases)
     func directForwardMatchesIm2colGemmBitForBit(blocking: GemmBlocking) {
         var random = TestRandom(seed: 12)
@@ -77,9 +78,9 @@ import Testing
                       ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
                       ConvGeometry(inChannels: 2, outChannels: 1, height: 3, width: 3, kernel: 3, padding: 1),
                       ConvGeometry(inChannels: 1, outChannels: 7, height: 5, width: 40, kernel: 1)]
-        for _ in 0..<12 {
+        for _ in 0..<16 {
             let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
-            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 14),
+            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 40),
                                        height: kernel + random.int(below: 20), width: kernel + random.int(below: 36),
                                        kernel: kernel, padding: padding))
         }
@@ -100,6 +101,18 @@ import Testing
                                     weight: weight, bias: bias, g, blocking: blocking)
             }
             #expect(direct.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking)")
+            // The channels-in-lanes kernel (its own blocking: 12 pixels x 16 channels), the same way.
+            var inLanes = [Float](repeating: .nan, count: g.outputSize + 32)
+            var laneWeights = [Float](repeating: .nan, count: g.laneWeightsSize)
+            prepareChannelsInLanes(&laneWeights, weight: weight, bias: bias, g)
+            source = [Float](repeating: 0, count: g.directSourceSize)
+            for _ in 0..<2 {
+                conv2dForwardChannelsInLanes(output: &inLanes, image: image, source: &source, offsets: offsets,
+                                             laneWeights: laneWeights, g)
+            }
+            #expect(inLanes.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) in lanes")
+            let inLanesUntouched = inLanes.suffix(32).allSatisfy { $0.isNaN }
+            #expect(inLanesUntouched, "\(g): channels in lanes wrote past the output")
             let untouched = direct.suffix(32).allSatisfy { $0.isNaN }
             #expect(untouched, "\(g) \(blocking): wrote past the output")
             var reference = [Float](repeating: 0, count: g.outputSize)

@@ -1,4 +1,5 @@
-/// Convolution as im2col + GEMM, one image at a time, NCHW.
+/// Convolution as im2col + GEMM, one image at a time, NCHW; in evaluation, stride-1
+/// convolutions read the image in place instead (the direct forwards).
 ///
 /// Sizes are labelled: `channels` (C), `height`/`width` (H, W) of the input,
 /// `kernel` (K, square), `stride`, `padding`; the output is OH x OW.
@@ -40,6 +41,11 @@ struct ConvGeometry: Equatable, Sendable {
     /// The direct forward's source: the padded image [C, H+2p, directPitch] (zero around
     /// the image) and the K-1 floats after it that its last row runs reach.
     var directSourceSize: Int { inChannels * (height + 2 * padding) * directPitch + kernel - 1 }
+    /// Output channels rounded up to whole vectors of 16: the row length of
+    /// `conv2dForwardChannelsInLanes`' weights.
+    var laneChannels: Int { (outChannels + 15) / 16 * 16 }
+    /// `conv2dForwardChannelsInLanes`' weights and bias: [C*K*K + 1, laneChannels].
+    var laneWeightsSize: Int { (patchSize + 1) * laneChannels }
 }
 
 /// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
@@ -279,6 +285,17 @@ func conv2dForwardDirect(output: UnsafeMutablePointer<Float>, image: UnsafePoint
                          source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
                          weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                          _ g: ConvGeometry, blocking: GemmBlocking = .native) {
+    let pitch = g.directPitch
+    fillDirectSource(source, image: image, g)
+    gemmBroadcastA(MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
+                   rows: ShiftedRows(base: source, offsets: offsets), columns: g.outHeight * pitch,
+                   results: ConvolutionOutput(output: output, bias: bias, height: g.outHeight, width: g.outWidth,
+                                              pitch: pitch),
+                   blocking: blocking)
+}
+
+/// Writes `image` into its place in the direct forwards' `source`: padded, rows `g.directPitch` apart.
+private func fillDirectSource(_ source: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>, _ g: ConvGeometry) {
     precondition(g.stride == 1, "the direct forward is for stride 1")
     let pitch = g.directPitch, paddedHeight = g.height + 2 * g.padding
     for c in 0..<g.inChannels {
@@ -287,11 +304,91 @@ func conv2dForwardDirect(output: UnsafeMutablePointer<Float>, image: UnsafePoint
                        image + (c * g.height + y) * g.width, count: g.width)
         }
     }
-    gemmBroadcastA(MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
-                   rows: ShiftedRows(base: source, offsets: offsets), columns: g.outHeight * pitch,
-                   results: ConvolutionOutput(output: output, bias: bias, height: g.outHeight, width: g.outWidth,
-                                              pitch: pitch),
-                   blocking: blocking)
+}
+
+/// Which direct forward suits a convolution on this CPU: the one that computes fewer
+/// products it throws away. `conv2dForwardDirect` computes rows of 6 channels by `pitch`
+/// columns for OW kept; `conv2dForwardChannelsInLanes` (for 32 vector registers only: its
+/// block holds 12 vectors) computes 16 channels by 12 pixels. LeNet's conv1 (6 channels,
+/// rows of 28 in 32) takes the first, conv2 (16 channels, rows of 10 in 16) the second.
+func directForwardPutsChannelsInLanes(_ g: ConvGeometry, blocking: GemmBlocking = .native) -> Bool {
+    guard blocking == .wide else { return false }
+    let kept = Double(g.outChannels * g.outWidth)
+    let byRows = kept / Double((g.outChannels + 5) / 6 * 6 * g.directPitch)
+    let byLanes = kept / Double(g.laneChannels * ((g.outWidth + 11) / 12 * 12))
+    return byLanes > byRows
+}
+
+/// Lays out `weight` [OC, C*K*K] and `bias` [OC] for `conv2dForwardChannelsInLanes`:
+/// `laneWeights` [C*K*K + 1, laneChannels] holds the weights transposed, then the bias,
+/// each row zero past OC.
+func prepareChannelsInLanes(_ laneWeights: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
+                            bias: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let lc = g.laneChannels, k = g.patchSize
+    laneWeights.update(repeating: 0, count: g.laneWeightsSize)
+    for oc in 0..<g.outChannels {
+        for p in 0..<k { laneWeights[p * lc + oc] = weight[oc * k + p] }
+        laneWeights[k * lc + oc] = bias[oc]
+    }
+}
+
+/// Stride-1 forward of one image, like `conv2dForwardDirect` but with 16 output channels in
+/// a vector's lanes: each of 12 accumulators is one output pixel, and each step broadcasts
+/// one input value of each of 12 neighbouring pixels against 16 channels' weights. For
+/// narrow output rows with many channels, where rows of `pitch` columns would be mostly
+/// padding. The same chains of multiply-adds over (c, ki, kj), then the bias: the same bits.
+///
+/// `source` and `offsets` as for `conv2dForwardDirect`; `laneWeights` from `prepareChannelsInLanes`.
+func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
+                                  source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
+                                  laneWeights: UnsafePointer<Float>, _ g: ConvGeometry) {
+    fillDirectSource(source, image: image, g)
+    let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize
+    let oh = g.outHeight, ow = g.outWidth, plane = oh * ow
+    for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
+        let channels = min(16, g.outChannels - firstChannel)
+        let bias = load(laneWeights + k * lc + firstChannel)
+        for oy in 0..<oh {
+            var x = 0  // the first pixel of the row not yet written
+            while x < ow {
+                // 12 pixels from `start`; the last block of a row ends at its end, overlapping
+                // the one before (a row narrower than 12 computes pixels past it, not stored).
+                let start = max(0, min(x, ow - 12))
+                var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
+                var a6 = Vector(), a7 = Vector(), a8 = Vector(), a9 = Vector(), a10 = Vector(), a11 = Vector()
+                let row = UnsafePointer(source) + oy * pitch + start
+                var w = laneWeights + firstChannel
+                for p in 0..<k {
+                    let weights = load(w), q = row + offsets[p]
+                    a0 = a0.addingProduct(Vector(repeating: q[0]), weights)
+                    a1 = a1.addingProduct(Vector(repeating: q[1]), weights)
+                    a2 = a2.addingProduct(Vector(repeating: q[2]), weights)
+                    a3 = a3.addingProduct(Vector(repeating: q[3]), weights)
+                    a4 = a4.addingProduct(Vector(repeating: q[4]), weights)
+                    a5 = a5.addingProduct(Vector(repeating: q[5]), weights)
+                    a6 = a6.addingProduct(Vector(repeating: q[6]), weights)
+                    a7 = a7.addingProduct(Vector(repeating: q[7]), weights)
+                    a8 = a8.addingProduct(Vector(repeating: q[8]), weights)
+                    a9 = a9.addingProduct(Vector(repeating: q[9]), weights)
+                    a10 = a10.addingProduct(Vector(repeating: q[10]), weights)
+                    a11 = a11.addingProduct(Vector(repeating: q[11]), weights)
+                    w += lc
+                }
+                // Transposed on the way out: [pixel][channel] in registers, [channel][pixel] in `output`.
+                let block = (a0 + bias, a1 + bias, a2 + bias, a3 + bias, a4 + bias, a5 + bias,
+                             a6 + bias, a7 + bias, a8 + bias, a9 + bias, a10 + bias, a11 + bias)
+                withUnsafeBytes(of: block) { raw in
+                    let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [12, 16]
+                    let pixels = (x - start)..<min(12, ow - start)
+                    for lane in 0..<channels {
+                        let out = output + (firstChannel + lane) * plane + oy * ow + start
+                        for pixel in pixels { out[pixel] = sums[pixel * 16 + lane] }
+                    }
+                }
+                x = start + 12
+            }
+        }
+    }
 }
 
 /// The direct forward's product, C [OC, OH*pitch]: column y*pitch + x is output pixel

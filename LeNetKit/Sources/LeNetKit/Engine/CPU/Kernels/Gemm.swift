@@ -120,7 +120,7 @@ typealias Vector = SIMD16<Float>
     return h2.x + h2.y
 }
 
-@inline(__always) private func load(_ p: UnsafePointer<Float>) -> Vector {
+@inline(__always) func load(_ p: UnsafePointer<Float>) -> Vector {
     UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
 }
 

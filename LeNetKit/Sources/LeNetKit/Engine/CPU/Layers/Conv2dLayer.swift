@@ -26,6 +26,9 @@ final class Conv2dLayer: Layer {
     let directSource: FloatBuffer    // [batchSlices, directSourceSize] the direct forward's padded image (zero borders)
     /// Where im2col's rows start in `directSource` (`directRowOffsets`); empty unless stride 1.
     let directOffsets: [Int]
+    /// Whether evaluation uses `conv2dForwardChannelsInLanes` rather than `conv2dForwardDirect`.
+    let channelsInLanes: Bool
+    let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights and bias, laid out per call
 
     /// `keptImages` is for tests: a smaller chunk than `maxKeptImages`, to compare both paths.
     init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool,
@@ -43,15 +46,21 @@ final class Conv2dLayer: Layer {
         padded = FloatBuffer(count: sizes.padded)
         directSource = FloatBuffer(count: sizes.directSource)
         directOffsets = Scratch.evaluatesDirectly(geometry) ? directRowOffsets(geometry) : []
+        channelsInLanes = Scratch.channelsInLanes(geometry)
+        laneWeights = FloatBuffer(count: sizes.laneWeights)
     }
 
     /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
     /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
     struct Scratch {
-        let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource: Int
+        let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource, laneWeights: Int
 
-        /// Whether evaluation reads images in place (`conv2dForwardDirect`) rather than unfolding them.
+        /// Whether evaluation reads images in place (a direct forward) rather than unfolding them.
         static func evaluatesDirectly(_ g: ConvGeometry) -> Bool { g.stride == 1 }
+        /// Whether that direct forward is `conv2dForwardChannelsInLanes`.
+        static func channelsInLanes(_ g: ConvGeometry) -> Bool {
+            evaluatesDirectly(g) && directForwardPutsChannelsInLanes(g)
+        }
 
         init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, keptImages: Int = Conv2dLayer.maxKeptImages) {
             let direct = Scratch.evaluatesDirectly(g)
@@ -65,9 +74,10 @@ final class Conv2dLayer: Layer {
             columnGrad = gradientSlices * g.patchSize * g.outPixels
             padded = unfolds ? batchSlices * g.paddedInputSize : 0
             directSource = direct ? batchSlices * g.directSourceSize : 0
+            laneWeights = Scratch.channelsInLanes(g) ? batchSlices * g.laneWeightsSize : 0
         }
 
-        var floats: Int { columns + outputGradRows + columnGrad + padded + directSource }
+        var floats: Int { columns + outputGradRows + columnGrad + padded + directSource + laneWeights }
     }
 
     private var sliceColumnsSize: Int { geometry.patchSize * imagesPerChunk * geometry.outPixels }
@@ -78,8 +88,8 @@ final class Conv2dLayer: Layer {
     }
 
     /// One slice of the batch forward: in training its images' columns side by side,
-    /// a chunk at a time (the last one kept for backward), in evaluation one image at a
-    /// time through a small scratch.
+    /// a chunk at a time (the last one kept for backward); in evaluation one image at a
+    /// time, read in place (stride 1) or through a small scratch.
     func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
                  output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {
         let g = geometry
@@ -95,10 +105,21 @@ final class Conv2dLayer: Layer {
         } else if Scratch.evaluatesDirectly(g) {
             let source = directSource.pointer + slice * g.directSourceSize
             directOffsets.withUnsafeBufferPointer { offsets in
-                for image in images {
-                    conv2dForwardDirect(output: output + image * g.outputSize, image: input + image * g.inputSize,
-                                        source: source, offsets: offsets.baseAddress!,
-                                        weight: weight, bias: bias, g)
+                if channelsInLanes {
+                    // Laid out on every call: the layer cannot tell when the weights change.
+                    let sliceWeights = laneWeights.pointer + slice * g.laneWeightsSize
+                    prepareChannelsInLanes(sliceWeights, weight: weight, bias: bias, g)
+                    for image in images {
+                        conv2dForwardChannelsInLanes(output: output + image * g.outputSize,
+                                                     image: input + image * g.inputSize, source: source,
+                                                     offsets: offsets.baseAddress!, laneWeights: sliceWeights, g)
+                    }
+                } else {
+                    for image in images {
+                        conv2dForwardDirect(output: output + image * g.outputSize, image: input + image * g.inputSize,
+                                            source: source, offsets: offsets.baseAddress!,
+                                            weight: weight, bias: bias, g)
+                    }
                 }
             }
         } else {

@@ -87,9 +87,9 @@ import Testing
             var weightGrad = [Float](repeating: 0, count: weight.count), biasGrad = [Float](repeating: 0, count: bias.count)
             var inputGrad = [Float](repeating: 0, count: input.count)
             var rows = [Float](repeating: 0, count: batch * g.outputSize)
-            var columnGrad = [Float](repeating: 0, count: g.patchSize * g.outPixels)
+            var columnGrad = [Float](repeating: 0, count: g.columnGradScratchSize)
             conv2dBackward(weightGrad: &weightGrad, biasGrad: &biasGrad, inputGrad: &inputGrad, outputGradRows: &rows,
-                           columnGrad: &columnGrad, padded: &padded, outputGrad: outputGrad, columns: columns,
+                           columnGrad: &columnGrad, outputGrad: outputGrad, columns: columns,
                            images: batch, weight: weight, g)
 
             let dy = try gpu.upload(outputGrad), x = try gpu.upload(input), w = try gpu.upload(weight)

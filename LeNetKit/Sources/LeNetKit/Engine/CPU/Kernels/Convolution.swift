@@ -41,6 +41,11 @@ struct ConvGeometry: Equatable, Sendable {
     /// The direct forward's source: the padded image [C, H+2p, directPitch] (zero around
     /// the image) and the K-1 floats after it that its last row runs reach.
     var directSourceSize: Int { inChannels * (height + 2 * padding) * directPitch + kernel - 1 }
+    /// Floats of readable margin before and after the columns `col2im` folds: its vector
+    /// loads start up to K-1 floats before a row segment and may end past the last one.
+    static let columnGradMargin = 32
+    /// `conv2dBackward`'s `columnGrad` scratch: [C*K*K, OH*OW] with a margin on each side.
+    var columnGradScratchSize: Int { patchSize * outPixels + 2 * ConvGeometry.columnGradMargin }
     /// Output channels rounded up to whole vectors of 16: the row length of
     /// `conv2dForwardChannelsInLanes`' weights.
     var laneChannels: Int { (outChannels + 15) / 16 * 16 }
@@ -164,29 +169,48 @@ private func unfoldStride1<Copier: RowCopier>(_ columns: UnsafeMutablePointer<Fl
     }
 }
 
-/// The adjoint of im2col: adds each column entry back onto the pixel it came from.
-/// `image` [C, H, W] is accumulated into, not overwritten. `padded` is scratch of
-/// `g.paddedInputSize` floats (needed only when there is padding).
-func col2imAdd(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry,
-                      padded: UnsafeMutablePointer<Float>?) {
+/// The adjoint of im2col: `image` [C, H, W] = the sum, over every column entry, of the
+/// entry onto the pixel it came from (overwritten, not accumulated). `columns` [C*K*K,
+/// OH*OW] must have `ConvGeometry.columnGradMargin` readable floats before and after it.
+///
+/// Stride 1: each input row is summed in registers, 16 pixels at a time, over the kernel
+/// rows and columns that reach it, in (ki, kj) order, then stored once: the sums
+/// `col2imAddReference` adds one by one onto zeros, in the same order, so the same bits.
+/// Each term is a vector load of a column row segment shifted by kj, its lanes outside
+/// the segment set to zero (the margin makes those loads safe at the ends).
+func col2im(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>, _ g: ConvGeometry) {
     guard g.stride == 1 else {
+        image.update(repeating: 0, count: g.inputSize)
         col2imAddReference(image, columns, g)
         return
     }
-    // Stride 1: fold every row segment straight onto a padded image, then add its
-    // inside onto `image` (with no padding, fold onto `image` itself).
-    let paddedWidth = g.width + 2 * g.padding, paddedHeight = g.height + 2 * g.padding
-    guard g.padding > 0 else {
-        foldStride1(image, columns, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g)
-        return
-    }
-    guard let padded else { preconditionFailure("col2im with padding needs a padded-image scratch") }
-    padded.update(repeating: 0, count: g.paddedInputSize)
-    foldStride1(padded, columns, paddedHeight: paddedHeight, paddedWidth: paddedWidth, g)
-    for c in 0..<g.inChannels {
-        for y in 0..<g.height {
-            addFloats(image + (c * g.height + y) * g.width,
-                      padded + (c * paddedHeight + y + g.padding) * paddedWidth + g.padding, count: g.width)
+    precondition(g.kernel <= ConvGeometry.columnGradMargin / 2, "col2im's margin is for kernels up to 16")
+    let oh = g.outHeight, ow = g.outWidth, k = g.kernel, p = g.padding, plane = oh * ow
+    let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    typealias Outside = SIMDMask<SIMD16<Int32>>
+    withUnsafeTemporaryAllocation(of: Outside.self, capacity: 16) { outside in  // [kj]: 1 KB, on the stack
+        for x0 in stride(from: 0, to: g.width, by: 16) {
+            // Lane i is input pixel x0 + i; for kernel column kj, output pixel ox = x0 + i + p - kj.
+            for kj in 0..<k {
+                let ox = lanes &+ SIMD16<Int32>(repeating: Int32(x0 + p - kj))
+                outside[kj] = (ox .< 0) .| (ox .>= SIMD16<Int32>(repeating: Int32(ow)))
+            }
+            for c in 0..<g.inChannels {
+                for y in 0..<g.height {
+                    // Kernel rows that reach input row y: output row oy = y + p - ki inside [0, OH).
+                    let kiFirst = max(0, y + p - (oh - 1)), kiLast = min(k - 1, y + p)
+                    var sum = Vector()
+                    if kiFirst <= kiLast {
+                        for ki in kiFirst...kiLast {
+                            let segments = columns + (c * k + ki) * k * plane + (y + p - ki) * ow + x0 + p
+                            for kj in 0..<k {
+                                sum += load(segments + kj * (plane - 1)).replacing(with: 0, where: outside[kj])
+                            }
+                        }
+                    }
+                    storeFirst(min(16, g.width - x0), of: sum, to: image + (c * g.height + y) * g.width + x0)
+                }
+            }
         }
     }
 }
@@ -206,28 +230,6 @@ func col2imAddReference(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafeP
                             image[(c * g.height + y) * g.width + x] += row[oy * ow + ox]
                         }
                     }
-                }
-                row += oh * ow
-            }
-        }
-    }
-}
-
-/// Stride-1 col2im onto a (padded) image [C, paddedHeight, paddedWidth]: row (c, ki, kj)
-/// adds OH segments of OW floats.
-private func foldStride1(_ target: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float>,
-                         paddedHeight: Int, paddedWidth: Int, _ g: ConvGeometry) {
-    let oh = g.outHeight, ow = g.outWidth, k = g.kernel
-    var row = columns
-    for c in 0..<g.inChannels {
-        let plane = target + c * paddedHeight * paddedWidth
-        for ki in 0..<k {
-            for kj in 0..<k {
-                var dst = plane + ki * paddedWidth + kj, src = row
-                for _ in 0..<oh {
-                    addFloats(dst, src, count: ow)
-                    src += ow
-                    dst += paddedWidth
                 }
                 row += oh * ow
             }
@@ -449,12 +451,11 @@ func conv2dUnfold(columns: UnsafeMutablePointer<Float>, padded: UnsafeMutablePoi
 /// Backward of the forward above, for the same `images`. Writes their summed weight
 /// gradient [OC, C*K*K] and bias gradient [OC] (or adds them to what is there, with
 /// `accumulate`); when `inputGrad` is given, writes the input gradient [images, C, H, W]
-/// there. Scratch: `outputGradRows` [OC, images*OH*OW], `columnGrad` [C*K*K, OH*OW] and
-/// `padded` (`g.paddedInputSize` floats).
+/// there. Scratch: `outputGradRows` [OC, images*OH*OW] and `columnGrad`
+/// (`g.columnGradScratchSize` floats: [C*K*K, OH*OW] with margins for `col2im`).
 func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
                            inputGrad: UnsafeMutablePointer<Float>?, outputGradRows: UnsafeMutablePointer<Float>,
-                           columnGrad: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>?,
-                           outputGrad: UnsafePointer<Float>,
+                           columnGrad: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                            columns: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>, _ g: ConvGeometry,
                            accumulate: Bool = false) {
     let pixels = g.outPixels, rowStride = images * pixels
@@ -477,12 +478,11 @@ func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMut
     guard let inputGrad else { return }
     // dColumns = Wᵀ · dOut, folded back onto each image.
     let weightT = MatrixView(weight, rows: g.outChannels, columns: g.patchSize).transposed
+    let columnGradMatrix = columnGrad + ConvGeometry.columnGradMargin
     for image in 0..<images {
-        gemm(MutableMatrixView(columnGrad, rows: g.patchSize, columns: pixels), weightT,
+        gemm(MutableMatrixView(columnGradMatrix, rows: g.patchSize, columns: pixels), weightT,
              MatrixView(outputGrad + image * g.outputSize, rows: g.outChannels, columns: pixels), accumulate: false)
-        let imageGrad = inputGrad + image * g.inputSize
-        imageGrad.update(repeating: 0, count: g.inputSize)
-        col2imAdd(imageGrad, columnGrad, g, padded: padded)
+        col2im(inputGrad + image * g.inputSize, columnGradMatrix, g)
     }
 }
 

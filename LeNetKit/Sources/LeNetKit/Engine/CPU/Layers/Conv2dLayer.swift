@@ -21,8 +21,8 @@ final class Conv2dLayer: Layer {
     let imagesPerChunk: Int
     let columns: FloatBuffer         // [batchSlices, C*K*K, imagesPerChunk*OH*OW], kept from forward for backward when one chunk holds the slice
     let outputGradRows: FloatBuffer  // [batchSlices, OC, imagesPerChunk*OH*OW] scratch
-    let columnGrad: FloatBuffer      // [batchSlices, C*K*K, OH*OW] scratch for the input gradient
-    let padded: FloatBuffer          // [batchSlices, C, H+2p, W+2p] scratch for im2col and col2im (empty without padding)
+    let columnGrad: FloatBuffer      // [batchSlices, columnGradScratchSize] scratch for the input gradient ([C*K*K, OH*OW] and margins)
+    let padded: FloatBuffer          // [batchSlices, C, H+2p, W+2p] scratch for im2col (empty without padding)
     let directSource: FloatBuffer    // [batchSlices, directSourceSize] the direct forward's padded image (zero borders)
     /// Where im2col's rows start in `directSource` (`directRowOffsets`); empty unless stride 1.
     let directOffsets: [Int]
@@ -71,7 +71,7 @@ final class Conv2dLayer: Layer {
             columns = unfolds ? batchSlices * g.patchSize * imagesPerChunk * g.outPixels : 0
             let gradientSlices = trainable ? batchSlices : 0
             outputGradRows = gradientSlices * g.outChannels * imagesPerChunk * g.outPixels
-            columnGrad = gradientSlices * g.patchSize * g.outPixels
+            columnGrad = gradientSlices * g.columnGradScratchSize
             padded = unfolds ? batchSlices * g.paddedInputSize : 0
             directSource = direct ? batchSlices * g.directSourceSize : 0
             laneWeights = Scratch.channelsInLanes(g) ? batchSlices * g.laneWeightsSize : 0
@@ -155,8 +155,8 @@ final class Conv2dLayer: Layer {
             conv2dBackward(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset,
                            inputGrad: inputGrad.map { $0 + first * g.inputSize },
                            outputGradRows: outputGradRows.pointer + slice * g.outChannels * imagesPerChunk * g.outPixels,
-                           columnGrad: columnGrad.pointer + slice * g.patchSize * g.outPixels,
-                           padded: slicePadded, outputGrad: outputGrad + first * g.outputSize,
+                           columnGrad: columnGrad.pointer + slice * g.columnGradScratchSize,
+                           outputGrad: outputGrad + first * g.outputSize,
                            columns: sliceColumns, images: count, weight: weight, g,
                            accumulate: first != images.lowerBound)
         }

@@ -30,7 +30,7 @@ struct ConvGeometry: Equatable, Sendable {
     /// Columns of the im2col matrix: one per output pixel (OH*OW).
     var outPixels: Int { outHeight * outWidth }
     var inputSize: Int { inChannels * height * width }
-    /// Scratch for one zero-padded image [C, H+2p, W+2p] that im2col and col2im use
+    /// Scratch for one zero-padded image [C, H+2p, W+2p] that im2col uses
     /// when there is padding (0 when there is none).
     var paddedInputSize: Int { padding > 0 ? inChannels * (height + 2 * padding) * (width + 2 * padding) : 0 }
     var outputSize: Int { outChannels * outPixels }

@@ -546,29 +546,6 @@ func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
     }
 }
 
-/// dst[0..<count] = src[0..<count] + b, with `copyFloats`' overlapping vectors (the
-/// overlap writes the same sums twice; `dst` and `src` must not overlap).
-@inline(__always)
-func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int, adding b: Float) {
-    @inline(__always) func move<V: SIMD>(_: V.Type, _ offset: Int) where V.Scalar == Float {
-        let sum = UnsafeRawPointer(src + offset).loadUnaligned(as: V.self) + V(repeating: b)
-        UnsafeMutableRawPointer(dst + offset).storeBytes(of: sum, as: V.self)
-    }
-    if count >= 16 {
-        var i = 0
-        while i + 16 <= count { move(SIMD16<Float>.self, i); i += 16 }
-        if i < count { move(SIMD16<Float>.self, count - 16) }
-    } else if count >= 8 {
-        move(SIMD8<Float>.self, 0)
-        move(SIMD8<Float>.self, count - 8)
-    } else if count >= 4 {
-        move(SIMD4<Float>.self, 0)
-        move(SIMD4<Float>.self, count - 4)
-    } else {
-        for i in 0..<count { dst[i] = src[i] + b }
-    }
-}
-
 /// dst[0..<count] += src[0..<count]: vectors of 16, then 8 and 4, then single floats.
 @inline(__always)
 func addFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {

@@ -79,6 +79,24 @@ import Testing
         }
     }
 
+    /// The 16-at-once horizontal sums that the dot-product blocks end with, against one
+    /// vector at a time: the same bits, on values of mixed magnitude where another order of
+    /// additions would round differently.
+    @Test func horizontalSumsMatchOneAtATime() {
+        var random = TestRandom(seed: 7)
+        for _ in 0..<50 {
+            var vectors: [Vector] = []
+            for _ in 0..<16 {
+                let magnitudes = random.floats(16, in: -12...12), values = random.floats(16)
+                vectors.append(Vector((0..<16).map { values[$0] * Float(sign: .plus, exponent: Int(magnitudes[$0]), significand: 1) }))
+            }
+            let v = vectors
+            let sums = horizontalSums((v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                                       v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]))
+            for i in 0..<16 { #expect(sums[i].bitPattern == horizontalSum(v[i]).bitPattern, "lane \(i)") }
+        }
+    }
+
     @Test func referenceIsMatrixProduct() {
         // [[1,2],[3,4]] · [[5,6],[7,8]] = [[19,22],[43,50]]
         let a: [Float] = [1, 2, 3, 4], b: [Float] = [5, 6, 7, 8]

@@ -120,6 +120,42 @@ typealias Vector = SIMD16<Float>
     return h2.x + h2.y
 }
 
+/// `horizontalSum` of 16 vectors at once: lane i of the result is `horizontalSum(v.i)`, bit
+/// for bit. The same additions in the same order (lane l + lane l+8, then halving again),
+/// each round on two vectors' halves side by side: 15 vector additions and a few
+/// permutes instead of 16 scalar reductions, and the sums come out in one vector.
+@inline(__always) func horizontalSums(_ v: SixteenVectors) -> Vector {
+    // Each round adds the lower and upper halves of every block of 2w lanes (w = 8, 4, 2,
+    // 1) in two vectors, and packs the w-lane results of both into one vector, in order.
+    @inline(__always) func halves(_ a: Vector, _ b: Vector) -> Vector {  // w = 8
+        Vector(lowHalf: a.lowHalf, highHalf: b.lowHalf) + Vector(lowHalf: a.highHalf, highHalf: b.highHalf)
+    }
+    @inline(__always) func quarters(_ a: Vector, _ b: Vector) -> Vector {  // w = 4
+        let lower = Vector(lowHalf: SIMD8(lowHalf: a.lowHalf.lowHalf, highHalf: a.highHalf.lowHalf),
+                           highHalf: SIMD8(lowHalf: b.lowHalf.lowHalf, highHalf: b.highHalf.lowHalf))
+        let upper = Vector(lowHalf: SIMD8(lowHalf: a.lowHalf.highHalf, highHalf: a.highHalf.highHalf),
+                           highHalf: SIMD8(lowHalf: b.lowHalf.highHalf, highHalf: b.highHalf.highHalf))
+        return lower + upper
+    }
+    @inline(__always) func pairs(_ a: Vector, _ b: Vector) -> Vector {  // w = 2: lane pairs as 64-bit lanes
+        let a2 = unsafeBitCast(a, to: SIMD8<UInt64>.self), b2 = unsafeBitCast(b, to: SIMD8<UInt64>.self)
+        return unsafeBitCast(SIMD8(lowHalf: a2.evenHalf, highHalf: b2.evenHalf), to: Vector.self)
+            + unsafeBitCast(SIMD8(lowHalf: a2.oddHalf, highHalf: b2.oddHalf), to: Vector.self)
+    }
+    @inline(__always) func neighbours(_ a: Vector, _ b: Vector) -> Vector {  // w = 1
+        Vector(lowHalf: a.evenHalf, highHalf: b.evenHalf) + Vector(lowHalf: a.oddHalf, highHalf: b.oddHalf)
+    }
+    let h8 = (halves(v.0, v.1), halves(v.2, v.3), halves(v.4, v.5), halves(v.6, v.7),
+              halves(v.8, v.9), halves(v.10, v.11), halves(v.12, v.13), halves(v.14, v.15))
+    let h4 = (quarters(h8.0, h8.1), quarters(h8.2, h8.3), quarters(h8.4, h8.5), quarters(h8.6, h8.7))
+    let h2 = (pairs(h4.0, h4.1), pairs(h4.2, h4.3))
+    return neighbours(h2.0, h2.1)
+}
+
+/// 16 vectors in registers.
+typealias SixteenVectors = (Vector, Vector, Vector, Vector, Vector, Vector, Vector, Vector,
+                            Vector, Vector, Vector, Vector, Vector, Vector, Vector, Vector)
+
 @inline(__always) func load(_ p: UnsafePointer<Float>) -> Vector {
     UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
 }
@@ -361,10 +397,7 @@ private func dotSums4(_ a0: UnsafePointer<Float>, _ ars: Int, _ b0: UnsafePointe
     var p = 0
     while p + 16 <= end { step(p, nil); p += 16 }
     if p < end { step(end - 16, tailMask(end: end)) }
-    return Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
-                  horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
-                  horizontalSum(s20), horizontalSum(s21), horizontalSum(s22), horizontalSum(s23),
-                  horizontalSum(s30), horizontalSum(s31), horizontalSum(s32), horizontalSum(s33))
+    return horizontalSums((s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33))
 }
 
 /// 2 rows x 4 columns over [0, end); lanes 8-15 are zero.
@@ -384,9 +417,8 @@ private func dotSums2(_ a0: UnsafePointer<Float>, _ ars: Int, _ b0: UnsafePointe
     var p = 0
     while p + 16 <= end { step(p, nil); p += 16 }
     if p < end { step(end - 16, tailMask(end: end)) }
-    return Vector(horizontalSum(s00), horizontalSum(s01), horizontalSum(s02), horizontalSum(s03),
-                  horizontalSum(s10), horizontalSum(s11), horizontalSum(s12), horizontalSum(s13),
-                  0, 0, 0, 0, 0, 0, 0, 0)
+    let zero = Vector()
+    return horizontalSums((s00, s01, s02, s03, s10, s11, s12, s13, zero, zero, zero, zero, zero, zero, zero, zero))
 }
 
 /// 1 row x 4 columns over [0, end); lanes 4-15 are zero.

@@ -76,7 +76,8 @@ import Testing
     /// against the definition, on stride-1 shapes whose products (output rows 16, 32 or
     /// more columns apart, of which the first OW are kept) hit every tile and every partial
     /// row store of both blockings, LeNet's two convolutions among them; the same for the
-    /// channels-in-lanes kernel (channel blocks of 16, rows in blocks of 12 pixels).
+    /// channels-in-lanes kernel (channel blocks of 16, blocks of 2 rows x 10 pixels; odd
+    /// heights, narrow and wide rows), plain and with its ReLU and 2x2 pooling epilogue.
     @Test(arguments: GemmBlocking.allCases)
     func directForwardMatchesIm2colGemmBitForBit(blocking: GemmBlocking) {
         var random = TestRandom(seed: 12)
@@ -107,7 +108,7 @@ import Testing
                                     weight: weight, bias: bias, g, blocking: blocking)
             }
             #expect(direct.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking)")
-            // The channels-in-lanes kernel (its own blocking: 12 pixels x 16 channels), the same way.
+            // The channels-in-lanes kernel (its own blocking: 2 rows x 10 pixels x 16 channels), the same way.
             var inLanes = [Float](repeating: .nan, count: g.outputSize + 32)
             var laneWeights = [Float](repeating: .nan, count: g.laneWeightsSize)
             prepareChannelsInLanes(&laneWeights, weight: weight, bias: bias, g)
@@ -119,6 +120,28 @@ import Testing
             #expect(inLanes.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) in lanes")
             let inLanesUntouched = inLanes.suffix(32).allSatisfy { $0.isNaN }
             #expect(inLanesUntouched, "\(g): channels in lanes wrote past the output")
+            // And with ReLU and 2x2 max pooling in its epilogue: the rectified maxima of the
+            // plain output's windows, bit for bit.
+            let (pooledHeight, pooledWidth) = (g.outHeight / 2, g.outWidth / 2)
+            var expectedPool: [Float] = []
+            for c in 0..<g.outChannels {
+                for py in 0..<pooledHeight {
+                    for px in 0..<pooledWidth {
+                        func at(_ dy: Int, _ dx: Int) -> Float {
+                            viaColumns[(c * g.outHeight + 2 * py + dy) * g.outWidth + 2 * px + dx]
+                        }
+                        let best = max(max(at(0, 0), at(0, 1)), max(at(1, 0), at(1, 1)))
+                        expectedPool.append(best > 0 ? best : 0)
+                    }
+                }
+            }
+            var pooled = [Float](repeating: .nan, count: expectedPool.count + 32)
+            conv2dForwardChannelsInLanes(output: &pooled, image: image, source: &source, offsets: offsets,
+                                         laneWeights: laneWeights, g, rectifiedPool: true)
+            #expect(pooled.prefix(expectedPool.count).map(\.bitPattern) == expectedPool.map(\.bitPattern),
+                    "\(g) in lanes, pooled")
+            let pooledUntouched = pooled.suffix(32).allSatisfy { $0.isNaN }
+            #expect(pooledUntouched, "\(g): the pooled forward wrote past its output")
             let untouched = direct.suffix(32).allSatisfy { $0.isNaN }
             #expect(untouched, "\(g) \(blocking): wrote past the output")
             var reference = [Float](repeating: 0, count: g.outputSize)

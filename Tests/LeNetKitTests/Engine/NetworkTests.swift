@@ -120,6 +120,22 @@ import Testing
         #expect(actual == expected)
     }
 
+    /// Plain LeNet has no Dropout or BatchNorm, so its training forward (columns and GEMM,
+    /// every layer in turn) and its evaluation forward (images read in place, conv2 doing
+    /// its ReLU and pool in registers, layers skipped) compute the same function: the same
+    /// bits, for a batch whose slices are of unequal size and hold more than one group.
+    @Test func evaluationForwardEqualsTheTrainingForwardBitForBit() {
+        let definition = ModelDefinition.lenet(.lenet)
+        let network = CPUNetwork(definition, maxBatch: 300, threads: 2)
+        network.initialize(seed: 31)
+        var random = TestRandom(seed: 32)
+        network.inputs.update(from: random.floats(300 * 784, in: 0...1), count: 300 * 784)
+        let evaluation = Array(UnsafeBufferPointer(start: network.logits(batch: 300), count: 3000))
+        let training = Array(UnsafeBufferPointer(start: network.forward(batch: 300, training: true,
+                                                                        key: StepKey(seed: 33, step: 0)), count: 3000))
+        #expect(evaluation.map(\.bitPattern) == training.map(\.bitPattern))
+    }
+
     @Test func resultsDoNotDependOnThreadCount() {
         let definition = ModelDefinition.lenet(.lenet)
         var random = TestRandom(seed: 4)

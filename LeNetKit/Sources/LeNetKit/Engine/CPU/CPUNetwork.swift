@@ -44,6 +44,10 @@ final class CPUNetwork: Network {
     private let gradientTasks: [GradientTask]
     private let batchNormLayers: [BatchNorm2dLayer]
     private let dropoutLayers: [DropoutLayer]
+    /// The activation each layer's evaluation forward writes: the next one, or for a
+    /// convolution that pools in evaluation (`Conv2dLayer.poolsInEvaluation`) the pool's
+    /// output, the ReLU and pool between skipped.
+    private let evaluationOutputs: [Int]
     /// Whether evaluation may take the layers a group of images at a time: every layer's
     /// evaluation forward is one phase (no barrier), as it is in LeNet's layers.
     private let evaluatesInGroups: Bool
@@ -75,17 +79,23 @@ final class CPUNetwork: Network {
         var activations = [FloatBuffer(count: maxBatch * shapes[0].reduce(1, *))]
         var grads = [FloatBuffer(count: 0)]
         var layers: [any Layer] = []
+        var evaluationOutputs: [Int] = []
         var dropoutCount = 0
         func reluFusedIntoNextPool(_ index: Int) -> Bool { Self.reluFusedIntoNextPool(definition, shapes, index) }
         for (index, spec) in definition.layers.enumerated() {
             let inShape = shapes[index], outSize = shapes[index + 1].reduce(1, *)
             let passesThrough = spec == .flatten || reluFusedIntoNextPool(index)
+            evaluationOutputs.append(index + 1)
             switch spec {
             case .conv2d(let name, let inChannels, let outChannels, let kernel, let stride, let padding):
                 let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, height: inShape[1],
                                             width: inShape[2], kernel: kernel, stride: stride, padding: padding)
+                // Followed by a ReLU that the next pool does: evaluation can do all three in registers.
+                let pools = Conv2dLayer.Scratch.channelsInLanes(geometry)
+                    && index + 1 < definition.layers.count && reluFusedIntoNextPool(index + 1)
+                if pools { evaluationOutputs[index] = index + 3 }
                 layers.append(Conv2dLayer(name: name, geometry: geometry, store: store, maxBatch: maxBatch,
-                                          trainable: trainable))
+                                          trainable: trainable, poolsInEvaluation: pools))
             case .batchNorm2d(let name, _):
                 layers.append(BatchNorm2dLayer(name: name, inputShape: inShape, store: store, maxBatch: maxBatch))
             case .relu:
@@ -111,6 +121,7 @@ final class CPUNetwork: Network {
             }
         }
         self.layers = layers
+        self.evaluationOutputs = evaluationOutputs
         self.activations = activations
         activationGrads = grads
         activationPointers = .allocate(capacity: activations.count)
@@ -363,18 +374,22 @@ final class CPUNetwork: Network {
                 let images = sliceRange(slice, batch: batch)
                 for first in stride(from: images.lowerBound, to: images.upperBound, by: Self.evaluationGroup) {
                     let group = first..<min(first + Self.evaluationGroup, images.upperBound)
-                    for index in 0..<last {
+                    var index = 0
+                    while index < last {
+                        let next = evaluationOutputs[index]
                         layers[index].forward(slice: slice, images: group, phase: 0,
                                               input: UnsafePointer(activationPointers[index]),
-                                              output: activationPointers[index + 1], batch: batch, training: false, key: key)
+                                              output: activationPointers[next], batch: batch, training: false, key: key)
+                        index = next
                     }
                 }
                 slice += participants
             }
         } else if parts.contains(.forward) {
-            for index in 0..<last {
-                let layer = layers[index]
-                let input = UnsafePointer(activationPointers[index]), output = activationPointers[index + 1]
+            var index = 0
+            while index < last {
+                let layer = layers[index], next = training ? index + 1 : evaluationOutputs[index]
+                let input = UnsafePointer(activationPointers[index]), output = activationPointers[next]
                 for phase in 0..<layer.forwardPhases(training: training) {
                     if phase > 0 { pool.barrier() }
                     var slice = worker
@@ -384,6 +399,7 @@ final class CPUNetwork: Network {
                         slice += participants
                     }
                 }
+                index = next
             }
         }
         if parts.contains(.loss) {

@@ -311,13 +311,14 @@ private func fillDirectSource(_ source: UnsafeMutablePointer<Float>, image: Unsa
 /// Which direct forward suits a convolution on this CPU: the one that computes fewer
 /// products it throws away. `conv2dForwardDirect` computes rows of 6 channels by `pitch`
 /// columns for OW kept; `conv2dForwardChannelsInLanes` (for 32 vector registers only: its
-/// block holds 12 vectors) computes 16 channels by 12 pixels. LeNet's conv1 (6 channels,
-/// rows of 28 in 32) takes the first, conv2 (16 channels, rows of 10 in 16) the second.
+/// block holds 20 vectors) computes 16 channels by blocks of 2 rows x 10 pixels. LeNet's
+/// conv1 (6 channels, rows of 28 in 32) takes the first, conv2 (16 channels, 10 x 10) the second.
 func directForwardPutsChannelsInLanes(_ g: ConvGeometry, blocking: GemmBlocking = .native) -> Bool {
     guard blocking == .wide else { return false }
     let kept = Double(g.outChannels * g.outWidth)
     let byRows = kept / Double((g.outChannels + 5) / 6 * 6 * g.directPitch)
-    let byLanes = kept / Double(g.laneChannels * ((g.outWidth + 11) / 12 * 12))
+    let width = LaneBlock.width, keptRows = Double(g.outHeight) / Double((g.outHeight + 1) / 2 * 2)
+    let byLanes = kept / Double(g.laneChannels * ((g.outWidth + width - 1) / width * width)) * keptRows
     return byLanes > byRows
 }
 
@@ -335,61 +336,116 @@ func prepareChannelsInLanes(_ laneWeights: UnsafeMutablePointer<Float>, weight: 
 }
 
 /// Stride-1 forward of one image, like `conv2dForwardDirect` but with 16 output channels in
-/// a vector's lanes: each of 12 accumulators is one output pixel, and each step broadcasts
-/// one input value of each of 12 neighbouring pixels against 16 channels' weights. For
-/// narrow output rows with many channels, where rows of `pitch` columns would be mostly
-/// padding. The same chains of multiply-adds over (c, ki, kj), then the bias: the same bits.
+/// a vector's lanes: each of 20 accumulators is one output pixel of a block of 2 rows x 10
+/// pixels, and each step broadcasts one input value of each of those pixels against 16
+/// channels' weights. For narrow output rows with many channels, where rows of `pitch`
+/// columns would be mostly padding; 10 is LeNet's conv2 row, so none of its products is
+/// thrown away. The same chains of multiply-adds over (c, ki, kj), then the bias: the same bits.
+///
+/// With `rectifiedPool`, ReLU and 2x2 max pooling follow in registers, each block's 2 rows
+/// pooling to one: `output` is then [OC, OH/2, OW/2], the same bits as `maxPool2x2Forward`
+/// with `rectify` of the plain output, without writing and reading that output.
 ///
 /// `source` and `offsets` as for `conv2dForwardDirect`; `laneWeights` from `prepareChannelsInLanes`.
 func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
                                   source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
-                                  laneWeights: UnsafePointer<Float>, _ g: ConvGeometry) {
+                                  laneWeights: UnsafePointer<Float>, _ g: ConvGeometry, rectifiedPool: Bool = false) {
     fillDirectSource(source, image: image, g)
-    let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize
-    let oh = g.outHeight, ow = g.outWidth, plane = oh * ow
+    let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize, blockWidth = LaneBlock.width
+    // The rows and columns computed: all of them, or those the 2x2 windows cover.
+    let height = rectifiedPool ? g.outHeight / 2 * 2 : g.outHeight
+    let width = rectifiedPool ? g.outWidth / 2 * 2 : g.outWidth
+    let blockRows = min(2, height)
+    // One output row reads the same source row twice rather than past the source.
+    let secondRow = (blockRows - 1) * pitch
+    let plane = rectifiedPool ? (height / 2) * (width / 2) : height * width
     for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
         let channels = min(16, g.outChannels - firstChannel)
         let bias = load(laneWeights + k * lc + firstChannel)
-        for oy in 0..<oh {
-            var x = 0  // the first pixel of the row not yet written
-            while x < ow {
-                // 12 pixels from `start`; the last block of a row ends at its end, overlapping
-                // the one before (a row narrower than 12 computes pixels past it, not stored).
-                let start = max(0, min(x, ow - 12))
-                var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
-                var a6 = Vector(), a7 = Vector(), a8 = Vector(), a9 = Vector(), a10 = Vector(), a11 = Vector()
-                let row = UnsafePointer(source) + oy * pitch + start
+        var y = 0  // the first row not yet written
+        while y < height {
+            // Like the pixels below, the last block of rows ends at the last row, overlapping the
+            // one before (never when pooling: the height is even then).
+            let top = min(y, height - blockRows)
+            var x = 0  // the first pixel of the rows not yet written
+            while x < width {
+                // 10 pixels from `left` (even when pooling, as the width is); the last block of a
+                // row ends at its end, overlapping the one before (a row narrower than 10
+                // computes pixels past it, not stored).
+                let left = max(0, min(x, width - blockWidth))
+                var upper = LaneBlock(), lower = LaneBlock()
+                let row = UnsafePointer(source) + top * pitch + left
                 var w = laneWeights + firstChannel
                 for p in 0..<k {
                     let weights = load(w), q = row + offsets[p]
-                    a0 = a0.addingProduct(Vector(repeating: q[0]), weights)
-                    a1 = a1.addingProduct(Vector(repeating: q[1]), weights)
-                    a2 = a2.addingProduct(Vector(repeating: q[2]), weights)
-                    a3 = a3.addingProduct(Vector(repeating: q[3]), weights)
-                    a4 = a4.addingProduct(Vector(repeating: q[4]), weights)
-                    a5 = a5.addingProduct(Vector(repeating: q[5]), weights)
-                    a6 = a6.addingProduct(Vector(repeating: q[6]), weights)
-                    a7 = a7.addingProduct(Vector(repeating: q[7]), weights)
-                    a8 = a8.addingProduct(Vector(repeating: q[8]), weights)
-                    a9 = a9.addingProduct(Vector(repeating: q[9]), weights)
-                    a10 = a10.addingProduct(Vector(repeating: q[10]), weights)
-                    a11 = a11.addingProduct(Vector(repeating: q[11]), weights)
+                    upper.addProducts(q, weights)
+                    lower.addProducts(q + secondRow, weights)
                     w += lc
                 }
+                upper = upper.adding(bias)
+                lower = lower.adding(bias)
                 // Transposed on the way out: [pixel][channel] in registers, [channel][pixel] in `output`.
-                let block = (a0 + bias, a1 + bias, a2 + bias, a3 + bias, a4 + bias, a5 + bias,
-                             a6 + bias, a7 + bias, a8 + bias, a9 + bias, a10 + bias, a11 + bias)
-                withUnsafeBytes(of: block) { raw in
-                    let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [12, 16]
-                    let pixels = (x - start)..<min(12, ow - start)
-                    for lane in 0..<channels {
-                        let out = output + (firstChannel + lane) * plane + oy * ow + start
-                        for pixel in pixels { out[pixel] = sums[pixel * 16 + lane] }
+                if rectifiedPool {
+                    let windows = rectifiedWindowMaxima(upper, lower)
+                    withUnsafeBytes(of: windows) { raw in
+                        let maxima = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [5, 16]
+                        let new = (x - left) / 2..<min(blockWidth, width - left) / 2
+                        for lane in 0..<channels {
+                            let out = output + (firstChannel + lane) * plane + (top / 2) * (width / 2) + left / 2
+                            for window in new { out[window] = maxima[window * 16 + lane] }
+                        }
+                    }
+                } else {
+                    withUnsafeBytes(of: (upper, lower)) { raw in
+                        let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [2, 10, 16]
+                        let new = (x - left)..<min(blockWidth, width - left)
+                        for r in (y - top)..<blockRows {
+                            for lane in 0..<channels {
+                                let out = output + (firstChannel + lane) * plane + (top + r) * width + left
+                                for pixel in new { out[pixel] = sums[(r * blockWidth + pixel) * 16 + lane] }
+                            }
+                        }
                     }
                 }
-                x = start + 12
+                x = left + blockWidth
             }
+            y = top + blockRows
         }
+    }
+}
+
+/// The 5 windows of two `LaneBlock` rows, 2x2 each, rectified: lane c of window j is
+/// max(upper j*2, j*2+1; lower j*2, j*2+1; 0) for channel c, by `rectifiedWindowMax`.
+@inline(__always)
+private func rectifiedWindowMaxima(_ upper: LaneBlock, _ lower: LaneBlock) -> (Vector, Vector, Vector, Vector, Vector) {
+    let (u, l) = (upper.v, lower.v)
+    return (rectifiedWindowMax(u.0, u.1, l.0, l.1), rectifiedWindowMax(u.2, u.3, l.2, l.3),
+            rectifiedWindowMax(u.4, u.5, l.4, l.5), rectifiedWindowMax(u.6, u.7, l.6, l.7),
+            rectifiedWindowMax(u.8, u.9, l.8, l.9))
+}
+
+/// One row of `conv2dForwardChannelsInLanes`' block: 10 neighbouring pixels, 16 channels each.
+struct LaneBlock {
+    static let width = 10
+    var v = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
+
+    /// v.i += q[i] * weights, for each pixel i.
+    @inline(__always) mutating func addProducts(_ q: UnsafePointer<Float>, _ weights: Vector) {
+        v.0 = v.0.addingProduct(Vector(repeating: q[0]), weights)
+        v.1 = v.1.addingProduct(Vector(repeating: q[1]), weights)
+        v.2 = v.2.addingProduct(Vector(repeating: q[2]), weights)
+        v.3 = v.3.addingProduct(Vector(repeating: q[3]), weights)
+        v.4 = v.4.addingProduct(Vector(repeating: q[4]), weights)
+        v.5 = v.5.addingProduct(Vector(repeating: q[5]), weights)
+        v.6 = v.6.addingProduct(Vector(repeating: q[6]), weights)
+        v.7 = v.7.addingProduct(Vector(repeating: q[7]), weights)
+        v.8 = v.8.addingProduct(Vector(repeating: q[8]), weights)
+        v.9 = v.9.addingProduct(Vector(repeating: q[9]), weights)
+    }
+
+    @inline(__always) func adding(_ bias: Vector) -> LaneBlock {
+        LaneBlock(v: (v.0 + bias, v.1 + bias, v.2 + bias, v.3 + bias, v.4 + bias,
+                      v.5 + bias, v.6 + bias, v.7 + bias, v.8 + bias, v.9 + bias))
     }
 }
 

@@ -109,6 +109,15 @@ private func poolWindows(upper: SIMD16<Float>, lower: SIMD16<Float>, rectify: Bo
     return (best, SIMD8<UInt8>(truncatingIfNeeded: pick))
 }
 
+/// The value `poolWindows` gives one window with `rectify`, by the same selects (so the
+/// same bits), for 16 windows side by side: lane i is max(a, b, c, d, 0) of lane i.
+@inline(__always)
+func rectifiedWindowMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) -> SIMD16<Float> {
+    let top = a.replacing(with: b, where: b .> a), bottom = c.replacing(with: d, where: d .> c)
+    let best = top.replacing(with: bottom, where: bottom .> top)
+    return best.replacing(with: 0, where: .!(best .> 0))
+}
+
 /// Backward of `maxPool2x2Forward`: each output gradient goes to the input its window
 /// chose (none where a rectified window was cut), and every other input gradient is 0.
 /// `inputGrad` [planes, H, W] is overwritten. Rows go through SIMD in the forward's blocks.

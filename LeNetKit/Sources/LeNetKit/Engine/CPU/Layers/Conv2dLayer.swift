@@ -2,7 +2,9 @@
 /// its images' columns side by side and produces its own weight-gradient partial, which
 /// the network sums in slice order. Evaluation, with stride 1, reads each image in place
 /// (`conv2dForwardDirect`: the same bits, no columns); with another stride it unfolds one
-/// image at a time into a small, cache-resident scratch.
+/// image at a time into a small, cache-resident scratch. A convolution evaluated with its
+/// channels in the vector lanes can also do the ReLU and 2x2 pool after it
+/// (`poolsInEvaluation`: the network then skips those two layers in evaluation).
 ///
 /// Columns take 25-150 floats per output pixel (138 KB an image for LeNet's two
 /// convolutions), so a slice keeps them for at most `maxKeptImages` images. A larger
@@ -29,10 +31,14 @@ final class Conv2dLayer: Layer {
     /// Whether evaluation uses `conv2dForwardChannelsInLanes` rather than `conv2dForwardDirect`.
     let channelsInLanes: Bool
     let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights and bias, laid out per call
+    /// Whether evaluation also does the ReLU and 2x2 max pool that follow (`rectifiedPool`),
+    /// writing the pool's output [OC, OH/2, OW/2] an image; training is unchanged.
+    let poolsInEvaluation: Bool
 
     /// `keptImages` is for tests: a smaller chunk than `maxKeptImages`, to compare both paths.
     init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool,
-         keptImages: Int = Conv2dLayer.maxKeptImages) {
+         poolsInEvaluation: Bool = false, keptImages: Int = Conv2dLayer.maxKeptImages) {
+        precondition(!poolsInEvaluation || Scratch.channelsInLanes(geometry), "only the channels-in-lanes forward pools")
         self.geometry = geometry
         weight = store.value("\(name).weight")
         bias = store.value("\(name).bias")
@@ -48,6 +54,7 @@ final class Conv2dLayer: Layer {
         directOffsets = Scratch.evaluatesDirectly(geometry) ? directRowOffsets(geometry) : []
         channelsInLanes = Scratch.channelsInLanes(geometry)
         laneWeights = FloatBuffer(count: sizes.laneWeights)
+        self.poolsInEvaluation = poolsInEvaluation
     }
 
     /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
@@ -109,10 +116,12 @@ final class Conv2dLayer: Layer {
                     // Laid out on every call: the layer cannot tell when the weights change.
                     let sliceWeights = laneWeights.pointer + slice * g.laneWeightsSize
                     prepareChannelsInLanes(sliceWeights, weight: weight, bias: bias, g)
+                    let outputSize = poolsInEvaluation ? g.outChannels * (g.outHeight / 2) * (g.outWidth / 2) : g.outputSize
                     for image in images {
-                        conv2dForwardChannelsInLanes(output: output + image * g.outputSize,
+                        conv2dForwardChannelsInLanes(output: output + image * outputSize,
                                                      image: input + image * g.inputSize, source: source,
-                                                     offsets: offsets.baseAddress!, laneWeights: sliceWeights, g)
+                                                     offsets: offsets.baseAddress!, laneWeights: sliceWeights, g,
+                                                     rectifiedPool: poolsInEvaluation)
                     }
                 } else {
                     for image in images {

@@ -39,13 +39,6 @@ private func rejection(_ bytes: [UInt8]) -> String? {
 
 private func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
-private func temporaryDirectory() throws -> String {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("safetensors-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
-    return url.path
-}
-
 @Suite struct SafeTensorsTests {
     // MARK: Round trips
 
@@ -283,7 +276,7 @@ private func temporaryDirectory() throws -> String {
     // MARK: Files on disk
 
     @Test func writeIsAtomicAndLeavesNoTemporaryFile() throws {
-        let directory = try temporaryDirectory()
+        let directory = try DataFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/model.safetensors"
         let first = SafeTensorsFile(tensors: ["w": try SafeTensor(floats: [1, 2, 3], shape: [3])], metadata: ["epoch": "1"])
@@ -309,7 +302,7 @@ private func temporaryDirectory() throws -> String {
     }
 
     @Test func readingMissingOrNonRegularFilesFailsClearly() throws {
-        let directory = try temporaryDirectory()
+        let directory = try DataFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
             _ = try SafeTensorsFile(contentsOf: directory + "/nope.safetensors")

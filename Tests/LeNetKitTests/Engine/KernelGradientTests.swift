@@ -177,6 +177,59 @@ import Testing
         #expect(gradientMismatch(imageGrad, numericGradient(&image) { dot(convOutput($0, w, b, g), r) }) == nil)
     }
 
+    /// The weight gradient without columns (`conv2dAddWeightGradientInLanes`): bit for bit its
+    /// scalar reference's chains, on either register block and whatever the sums held before;
+    /// and, unpacked, the finite differences of Σ output·r over two images.
+    @Test(arguments: GemmBlocking.allCases)
+    func laneWeightGradientMatchesItsReferenceAndFiniteDifferences(blocking: GemmBlocking) {
+        var random = TestRandom(seed: 31)
+        var shapes = [ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
+                      ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, padding: 2),
+                      ConvGeometry(inChannels: 2, outChannels: 20, height: 7, width: 9, kernel: 3, padding: 1),
+                      ConvGeometry(inChannels: 1, outChannels: 3, height: 4, width: 5, kernel: 2)]  // 4 weight rows
+        for _ in 0..<8 {
+            let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
+            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 40),
+                                       height: kernel + random.int(below: 12), width: kernel + random.int(below: 20),
+                                       kernel: kernel, padding: padding))
+        }
+        let n = Self.images
+        for g in shapes {
+            let images = random.floats(n * g.inputSize), outputGrad = random.floats(n * g.outputSize)
+            let before = random.floats(g.laneWeightsSize)
+            var sums = before, expected = before
+            var source = [Float](repeating: 0, count: g.directSourceSize)
+            var transposed = [Float](repeating: .nan, count: g.outPixels * 16)
+            let offsets = directRowOffsets(g)
+            for i in 0..<n {
+                conv2dAddWeightGradientInLanes(&sums, outputGrad: Array(outputGrad[(i * g.outputSize)...]),
+                                               image: Array(images[(i * g.inputSize)...]), source: &source,
+                                               offsets: offsets, transposed: &transposed, g, blocking: blocking)
+                conv2dAddWeightGradientInLanesReference(&expected, outputGrad: Array(outputGrad[(i * g.outputSize)...]),
+                                                        image: Array(images[(i * g.inputSize)...]), g)
+            }
+            #expect(sums.map(\.bitPattern) == expected.map(\.bitPattern), "\(g) \(blocking)")
+        }
+        for g in Self.geometries where g.stride == 1 {
+            let image = random.floats(n * g.inputSize)
+            var weight = random.floats(g.outChannels * g.patchSize), bias = random.floats(g.outChannels)
+            let r = random.floats(n * g.outputSize)
+            var sums = [Float](repeating: 0, count: g.laneWeightsSize)
+            var source = [Float](repeating: 0, count: g.directSourceSize)
+            var transposed = [Float](repeating: 0, count: g.outPixels * 16)
+            for i in 0..<n {
+                conv2dAddWeightGradientInLanes(&sums, outputGrad: Array(r[(i * g.outputSize)...]),
+                                               image: Array(image[(i * g.inputSize)...]), source: &source,
+                                               offsets: directRowOffsets(g), transposed: &transposed, g, blocking: blocking)
+            }
+            var weightGrad = [Float](repeating: 0, count: weight.count), biasGrad = [Float](repeating: 0, count: bias.count)
+            unpackWeightGradientInLanes(weightGrad: &weightGrad, biasGrad: &biasGrad, sums: sums, g)
+            let (w, b, x) = (weight, bias, image)
+            #expect(gradientMismatch(weightGrad, numericGradient(&weight) { dot(convOutput(x, $0, b, g), r) }) == nil, "\(g)")
+            #expect(gradientMismatch(biasGrad, numericGradient(&bias) { dot(convOutput(x, w, $0, g), r) }) == nil, "\(g)")
+        }
+    }
+
     @Test func linearMatchesDefinitionAndFiniteDifferences() {
         var random = TestRandom(seed: 3)
         let batch = 5, inFeatures = 19, outFeatures = 7

@@ -32,10 +32,22 @@ enum DataFixtures {
         try Dataset.load(kind: .mnist, dataDirectory: mnistDirectory, download: false)
     }
 
-    /// A fresh empty directory under the system's temporary directory.
-    static func temporaryDirectory() throws -> String {
+    /// One folder per test process under the system's temporary directory, removed when the
+    /// process exits, so a test run leaves nothing behind in /tmp.
+    private static let testRunDirectory: String = {
         let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("lenet-data-tests-\(UUID().uuidString)").path
+            .appendingPathComponent("lenet-tests-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        removeAtExit = path
+        atexit {
+            if let path = DataFixtures.removeAtExit { try? FileManager.default.removeItem(atPath: path) }
+        }
+        return path
+    }()
+    nonisolated(unsafe) private static var removeAtExit: String?
+
+    /// A fresh empty directory inside this process's test folder.
+    static func temporaryDirectory() throws -> String {
+        let path = testRunDirectory + "/\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -297,7 +297,7 @@ func conv2dForwardDirect(output: UnsafeMutablePointer<Float>, image: UnsafePoint
 }
 
 /// Writes `image` into its place in the direct forwards' `source`: padded, rows `g.directPitch` apart.
-private func fillDirectSource(_ source: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>, _ g: ConvGeometry) {
+func fillDirectSource(_ source: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>, _ g: ConvGeometry) {
     precondition(g.stride == 1, "the direct forward is for stride 1")
     let pitch = g.directPitch, paddedHeight = g.height + 2 * g.padding
     for c in 0..<g.inChannels {
@@ -532,7 +532,16 @@ func conv2dBackward(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMut
         biasGrad[oc] = accumulate ? biasGrad[oc] + total : total
     }
     guard let inputGrad else { return }
-    // dColumns = Wᵀ · dOut, folded back onto each image.
+    conv2dInputGradient(inputGrad, columnGrad: columnGrad, outputGrad: outputGrad, images: images, weight: weight, g)
+}
+
+/// The input gradient [images, C, H, W] of `images` images from their output gradients
+/// [images, OC, OH*OW]: per image, dColumns = Wᵀ · dOut, folded back onto the image by
+/// `col2im`. `columnGrad` as for `conv2dBackward`.
+func conv2dInputGradient(_ inputGrad: UnsafeMutablePointer<Float>, columnGrad: UnsafeMutablePointer<Float>,
+                         outputGrad: UnsafePointer<Float>, images: Int, weight: UnsafePointer<Float>,
+                         _ g: ConvGeometry) {
+    let pixels = g.outPixels
     let weightT = MatrixView(weight, rows: g.outChannels, columns: g.patchSize).transposed
     let columnGradMatrix = columnGrad + ConvGeometry.columnGradMargin
     for image in 0..<images {

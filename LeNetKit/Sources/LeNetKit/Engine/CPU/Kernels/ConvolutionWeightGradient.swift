@@ -1,0 +1,180 @@
+/// A stride-1 convolution's weight and bias gradients without im2col columns, with the
+/// output channels in the vector lanes: the backward twin of `conv2dForwardChannelsInLanes`.
+///
+/// dW[oc, (c, ki, kj)] is the sum, over the output pixels (y, x), of dOut[oc, y, x] times the
+/// padded input at (c, y + ki, x + kj). With the image laid out as the direct forwards lay it
+/// (`fillDirectSource`: padded, rows `directPitch` apart), that input value sits at
+/// `offsets[(c, ki, kj)] + y*pitch + x` (`directRowOffsets`). So each pixel's 16 channel
+/// gradients, one vector, are multiplied by one broadcast value per weight row and added to
+/// that row's accumulator: no columns are written or read, and every lane does useful work
+/// when the convolution has 16 output channels (LeNet's conv2).
+///
+/// The sums are laid out [C*K*K + 1, laneChannels] (`ConvGeometry.laneWeightsSize`): row p
+/// holds weight row p's gradient for every channel, the last row the bias gradient. Each
+/// image's sums start from zero, run over its pixels in (y, x) order with one fused
+/// multiply-add each, and are then added to what is there: the same chain for every
+/// (channel, weight) whatever the register block (`GemmBlocking`), so the same bits on
+/// every CPU and at every thread count.
+
+/// Adds one image's weight- and bias-gradient sums to `sums` [C*K*K + 1, laneChannels].
+/// `outputGrad` is the image's [OC, OH*OW]; `source` and `offsets` as for
+/// `conv2dForwardDirect` (`source` zero when first used); `transposed` is scratch of
+/// `g.outPixels * 16` floats.
+func conv2dAddWeightGradientInLanes(_ sums: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                                    image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
+                                    offsets: UnsafePointer<Int>, transposed: UnsafeMutablePointer<Float>,
+                                    _ g: ConvGeometry, blocking: GemmBlocking = .native) {
+    fillDirectSource(source, image: image, g)
+    switch blocking {
+    case .wide: addWeightGradientInLanes(WeightRows10.self, sums, outputGrad, UnsafePointer(source), offsets, transposed, g)
+    case .narrow: addWeightGradientInLanes(WeightRows6.self, sums, outputGrad, UnsafePointer(source), offsets, transposed, g)
+    }
+}
+
+/// Copies the lane sums into a weight gradient [OC, C*K*K] and a bias gradient [OC].
+func unpackWeightGradientInLanes(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                                 sums: UnsafePointer<Float>, _ g: ConvGeometry) {
+    let lc = g.laneChannels, k = g.patchSize
+    for oc in 0..<g.outChannels {
+        for p in 0..<k { weightGrad[oc * k + p] = sums[p * lc + oc] }
+        biasGrad[oc] = sums[k * lc + oc]
+    }
+}
+
+/// The same sums by the same chains, one scalar at a time: the reference the kernel is
+/// compared with bit for bit. Reads the unpadded image directly.
+func conv2dAddWeightGradientInLanesReference(_ sums: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                                             image: UnsafePointer<Float>, _ g: ConvGeometry) {
+    precondition(g.stride == 1, "the lane weight gradient is for stride 1")
+    let lc = g.laneChannels, k = g.kernel, oh = g.outHeight, ow = g.outWidth
+    for oc in 0..<g.outChannels {
+        let dOut = outputGrad + oc * oh * ow
+        for c in 0..<g.inChannels {
+            for ki in 0..<k {
+                for kj in 0..<k {
+                    var acc: Float = 0
+                    for y in 0..<oh {
+                        for x in 0..<ow {
+                            let iy = y + ki - g.padding, ix = x + kj - g.padding
+                            let inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width
+                            let value = inside ? image[(c * g.height + iy) * g.width + ix] : 0
+                            acc = acc.addingProduct(value, dOut[y * ow + x])
+                        }
+                    }
+                    sums[((c * k + ki) * k + kj) * lc + oc] += acc
+                }
+            }
+        }
+        var bias: Float = 0
+        for pixel in 0..<oh * ow { bias += dOut[pixel] }
+        sums[g.patchSize * lc + oc] += bias
+    }
+}
+
+/// A block of weight rows' accumulators, each 16 channels: sized for the CPU's registers.
+private protocol WeightRowBlock {
+    static var rows: Int { get }
+    /// Rows at these offsets into the source (`rows` of them).
+    init(offsets: UnsafePointer<Int>)
+    /// Row i's accumulator += q[offset i] * dOut.
+    mutating func addProducts(_ q: UnsafePointer<Float>, _ dOut: Vector)
+    /// Adds the accumulators of rows `new` to `sums`, row i to `to(i)`.
+    func add(rows new: Range<Int>, to: (Int) -> UnsafeMutablePointer<Float>)
+}
+
+private func addWeightGradientInLanes<Block: WeightRowBlock>(
+    _: Block.Type, _ sums: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>,
+    _ source: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, _ transposed: UnsafeMutablePointer<Float>,
+    _ g: ConvGeometry
+) {
+    let lc = g.laneChannels, k = g.patchSize, oh = g.outHeight, ow = g.outWidth, pitch = g.directPitch
+    let plane = oh * ow
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: Block.rows) { blockOffsets in
+        for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
+            let channels = min(16, g.outChannels - firstChannel)
+            // transposed [OH*OW, 16]: each pixel's gradients for these channels, zero past OC.
+            for pixel in 0..<plane {
+                for lane in 0..<16 {
+                    transposed[pixel * 16 + lane] = lane < channels ? outputGrad[(firstChannel + lane) * plane + pixel] : 0
+                }
+            }
+            var biasSum = Vector()
+            for pixel in 0..<plane { biasSum += load(transposed + pixel * 16) }
+            let biasRow = sums + k * lc + firstChannel
+            store(biasSum, biasRow, accumulate: true)
+
+            var first = 0  // the first weight row not yet summed
+            while first < k {
+                // The last block ends at the last row, overlapping the one before; with fewer
+                // rows than a block, the rows past the last repeat it and are not added.
+                let start = max(0, min(first, k - Block.rows))
+                for i in 0..<Block.rows { blockOffsets[i] = offsets[min(start + i, k - 1)] }
+                var block = Block(offsets: blockOffsets.baseAddress!)
+                for y in 0..<oh {
+                    let row = source + y * pitch, dOut = transposed + y * ow * 16
+                    for x in 0..<ow { block.addProducts(row + x, load(dOut + x * 16)) }
+                }
+                block.add(rows: (first - start)..<min(Block.rows, k - start)) { sums + (start + $0) * lc + firstChannel }
+                first = start + Block.rows
+            }
+        }
+    }
+}
+
+/// 10 rows: 10 accumulators and the gradient vector fit AVX-512's 32 registers with room.
+private struct WeightRows10: WeightRowBlock {
+    static let rows = 10
+    let o: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)
+    var v = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
+
+    @inline(__always) init(offsets p: UnsafePointer<Int>) {
+        o = (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9])
+    }
+
+    @inline(__always) mutating func addProducts(_ q: UnsafePointer<Float>, _ d: Vector) {
+        v.0 = v.0.addingProduct(Vector(repeating: q[o.0]), d)
+        v.1 = v.1.addingProduct(Vector(repeating: q[o.1]), d)
+        v.2 = v.2.addingProduct(Vector(repeating: q[o.2]), d)
+        v.3 = v.3.addingProduct(Vector(repeating: q[o.3]), d)
+        v.4 = v.4.addingProduct(Vector(repeating: q[o.4]), d)
+        v.5 = v.5.addingProduct(Vector(repeating: q[o.5]), d)
+        v.6 = v.6.addingProduct(Vector(repeating: q[o.6]), d)
+        v.7 = v.7.addingProduct(Vector(repeating: q[o.7]), d)
+        v.8 = v.8.addingProduct(Vector(repeating: q[o.8]), d)
+        v.9 = v.9.addingProduct(Vector(repeating: q[o.9]), d)
+    }
+
+    @inline(__always) func add(rows new: Range<Int>, to: (Int) -> UnsafeMutablePointer<Float>) {
+        withUnsafeBytes(of: v) { raw in
+            let vectors = raw.baseAddress!.assumingMemoryBound(to: Vector.self)
+            for i in new { store(vectors[i], to(i), accumulate: true) }
+        }
+    }
+}
+
+/// 6 rows: 12 of AVX2's 16 registers for the accumulators, 2 for the gradient vector.
+private struct WeightRows6: WeightRowBlock {
+    static let rows = 6
+    let o: (Int, Int, Int, Int, Int, Int)
+    var v = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
+
+    @inline(__always) init(offsets p: UnsafePointer<Int>) {
+        o = (p[0], p[1], p[2], p[3], p[4], p[5])
+    }
+
+    @inline(__always) mutating func addProducts(_ q: UnsafePointer<Float>, _ d: Vector) {
+        v.0 = v.0.addingProduct(Vector(repeating: q[o.0]), d)
+        v.1 = v.1.addingProduct(Vector(repeating: q[o.1]), d)
+        v.2 = v.2.addingProduct(Vector(repeating: q[o.2]), d)
+        v.3 = v.3.addingProduct(Vector(repeating: q[o.3]), d)
+        v.4 = v.4.addingProduct(Vector(repeating: q[o.4]), d)
+        v.5 = v.5.addingProduct(Vector(repeating: q[o.5]), d)
+    }
+
+    @inline(__always) func add(rows new: Range<Int>, to: (Int) -> UnsafeMutablePointer<Float>) {
+        withUnsafeBytes(of: v) { raw in
+            let vectors = raw.baseAddress!.assumingMemoryBound(to: Vector.self)
+            for i in new { store(vectors[i], to(i), accumulate: true) }
+        }
+    }
+}

@@ -230,6 +230,47 @@ import Testing
         }
     }
 
+    /// The weight gradient without columns, pixels in the lanes (`conv2dAddWeightGradientDirect`):
+    /// the definition's sums over two images, and the same bits on either register block.
+    @Test func directWeightGradientMatchesTheDefinitionOnEitherBlocking() {
+        var random = TestRandom(seed: 32)
+        var shapes = [ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, padding: 2),
+                      ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
+                      ConvGeometry(inChannels: 2, outChannels: 1, height: 3, width: 3, kernel: 3, padding: 1),
+                      ConvGeometry(inChannels: 1, outChannels: 7, height: 5, width: 40, kernel: 1)]
+        for _ in 0..<8 {
+            let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
+            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 20),
+                                       height: kernel + random.int(below: 12), width: kernel + random.int(below: 36),
+                                       kernel: kernel, padding: padding))
+        }
+        let n = Self.images
+        for g in shapes {
+            let images = random.floats(n * g.inputSize), outputGrad = random.floats(n * g.outputSize)
+            var expectedWeights = [Float](repeating: 0, count: g.outChannels * g.patchSize)
+            var expectedBias = [Float](repeating: 0, count: g.outChannels)
+            conv2dWeightGradientReference(weightGrad: &expectedWeights, biasGrad: &expectedBias, outputGrad: outputGrad,
+                                          input: images, images: n, g)
+            var results: [[Float]] = []
+            for blocking in GemmBlocking.allCases {
+                var weightGrad = [Float](repeating: 0, count: expectedWeights.count)
+                var biasGrad = [Float](repeating: 0, count: g.outChannels)
+                var source = [Float](repeating: 0, count: g.directSourceSize)
+                var pitched = [Float](repeating: .nan, count: g.outChannels * g.outHeight * g.directPitch)
+                for i in 0..<n {
+                    conv2dAddWeightGradientDirect(weightGrad: &weightGrad, biasGrad: &biasGrad,
+                                                  outputGrad: Array(outputGrad[(i * g.outputSize)...]),
+                                                  image: Array(images[(i * g.inputSize)...]), source: &source,
+                                                  offsets: directRowOffsets(g), pitched: &pitched, g, blocking: blocking)
+                }
+                #expect(maxRelativeDifference(weightGrad, expectedWeights) < 1e-5, "\(g) \(blocking)")
+                #expect(maxRelativeDifference(biasGrad, expectedBias) < 1e-5, "\(g) \(blocking)")
+                results.append(weightGrad + biasGrad)
+            }
+            #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern), "\(g): the blockings differ")
+        }
+    }
+
     @Test func linearMatchesDefinitionAndFiniteDifferences() {
         var random = TestRandom(seed: 3)
         let batch = 5, inFeatures = 19, outFeatures = 7

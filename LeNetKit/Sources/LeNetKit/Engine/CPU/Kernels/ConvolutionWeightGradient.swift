@@ -1,13 +1,20 @@
-/// A stride-1 convolution's weight and bias gradients without im2col columns, with the
-/// output channels in the vector lanes: the backward twin of `conv2dForwardChannelsInLanes`.
+/// A stride-1 convolution's weight and bias gradients without im2col columns, one image at a
+/// time, the backward twins of the two direct forwards.
 ///
 /// dW[oc, (c, ki, kj)] is the sum, over the output pixels (y, x), of dOut[oc, y, x] times the
 /// padded input at (c, y + ki, x + kj). With the image laid out as the direct forwards lay it
 /// (`fillDirectSource`: padded, rows `directPitch` apart), that input value sits at
-/// `offsets[(c, ki, kj)] + y*pitch + x` (`directRowOffsets`). So each pixel's 16 channel
-/// gradients, one vector, are multiplied by one broadcast value per weight row and added to
-/// that row's accumulator: no columns are written or read, and every lane does useful work
-/// when the convolution has 16 output channels (LeNet's conv2).
+/// `offsets[(c, ki, kj)] + y*pitch + x` (`directRowOffsets`): im2col's row (c, ki, kj) is a
+/// shifted run of the image, read in place.
+///
+/// - `conv2dAddWeightGradientDirect` (pixels in the lanes, like `conv2dForwardDirect`): lay
+///   dOut out with the same pitch, zeros past each row, and dW is the dot-product GEMM of its
+///   rows with the shifted runs (`ShiftedRows`). For convolutions with few channels (conv1).
+/// - `conv2dAddWeightGradientInLanes` (channels in the lanes, like
+///   `conv2dForwardChannelsInLanes`): each pixel's 16 channel gradients, one vector, are
+///   multiplied by one broadcast input value per weight row and added to that row's
+///   accumulator, so every lane does useful work when the convolution has 16 output
+///   channels (conv2).
 ///
 /// The sums are laid out [C*K*K + 1, laneChannels] (`ConvGeometry.laneWeightsSize`): row p
 /// holds weight row p's gradient for every channel, the last row the bias gradient. Each
@@ -15,6 +22,67 @@
 /// multiply-add each, and are then added to what is there: the same chain for every
 /// (channel, weight) whatever the register block (`GemmBlocking`), so the same bits on
 /// every CPU and at every thread count.
+
+/// Adds one image's weight gradient to `weightGrad` [OC, C*K*K] and its bias gradient to
+/// `biasGrad` [OC]. `outputGrad` is the image's [OC, OH*OW]; `source` and `offsets` as for
+/// `conv2dForwardDirect` (`source` zero when first used); `pitched` is scratch of
+/// `g.outChannels * g.outHeight * g.directPitch` floats. Each weight's sum over the image is
+/// the dot-product GEMM's (the same bits on either register block), then added.
+func conv2dAddWeightGradientDirect(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                                   outputGrad: UnsafePointer<Float>, image: UnsafePointer<Float>,
+                                   source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
+                                   pitched: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                                   blocking: GemmBlocking = .native) {
+    fillDirectSource(source, image: image, g)
+    let pitch = g.directPitch, oh = g.outHeight, ow = g.outWidth, plane = oh * ow
+    // pitched [OC, OH, pitch]: dOut's rows, zero past OW, so that the products past a row's
+    // end (with the padding or the next row of the source) add nothing.
+    for oc in 0..<g.outChannels {
+        let from = outputGrad + oc * plane, to = pitched + oc * oh * pitch
+        for y in 0..<oh {
+            copyFloats(to + y * pitch, from + y * ow, count: ow)
+            (to + y * pitch + ow).update(repeating: 0, count: pitch - ow)
+        }
+        biasGrad[oc] += sum(from, count: plane)
+    }
+    gemmDotProducts(MutableMatrixView(weightGrad, rows: g.outChannels, columns: g.patchSize),
+                    MatrixView(pitched, rows: g.outChannels, columns: oh * pitch),
+                    columns: ShiftedRows(base: source, offsets: offsets), accumulate: true, blocking: blocking)
+}
+
+/// The weight gradient [OC, C*K*K] and bias gradient [OC] of `images` images by definition,
+/// in Double, for tests (any stride).
+func conv2dWeightGradientReference(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                                   outputGrad: UnsafePointer<Float>, input: UnsafePointer<Float>, images: Int,
+                                   _ g: ConvGeometry) {
+    let k = g.kernel, oh = g.outHeight, ow = g.outWidth
+    for oc in 0..<g.outChannels {
+        var bias = 0.0
+        for image in 0..<images {
+            for pixel in 0..<oh * ow { bias += Double(outputGrad[image * g.outputSize + oc * oh * ow + pixel]) }
+        }
+        biasGrad[oc] = Float(bias)
+        for c in 0..<g.inChannels {
+            for ki in 0..<k {
+                for kj in 0..<k {
+                    var acc = 0.0
+                    for image in 0..<images {
+                        let dOut = outputGrad + image * g.outputSize + oc * oh * ow
+                        let x = input + image * g.inputSize + c * g.height * g.width
+                        for y in 0..<oh {
+                            for xo in 0..<ow {
+                                let iy = y * g.stride + ki - g.padding, ix = xo * g.stride + kj - g.padding
+                                guard iy >= 0, iy < g.height, ix >= 0, ix < g.width else { continue }
+                                acc += Double(dOut[y * ow + xo]) * Double(x[iy * g.width + ix])
+                            }
+                        }
+                    }
+                    weightGrad[((oc * g.inChannels + c) * k + ki) * k + kj] = Float(acc)
+                }
+            }
+        }
+    }
+}
 
 /// Adds one image's weight- and bias-gradient sums to `sums` [C*K*K + 1, laneChannels].
 /// `outputGrad` is the image's [OC, OH*OW]; `source` and `offsets` as for

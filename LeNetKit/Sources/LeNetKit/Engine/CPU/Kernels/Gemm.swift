@@ -165,14 +165,15 @@ typealias SixteenVectors = (Vector, Vector, Vector, Vector, Vector, Vector, Vect
     raw.storeBytes(of: accumulate ? v + raw.loadUnaligned(as: Vector.self) : v, as: Vector.self)
 }
 
-/// Where each row of a broadcast kernel's B starts (its columns are contiguous).
-protocol BroadcastRows {
+/// Where each row of an operand starts, its elements contiguous: B's rows for the
+/// broadcast kernel, B's columns (Bᵀ's rows) for the dot-product kernel.
+protocol OperandRows {
     /// The first element of row `p`.
     func row(_ p: Int) -> UnsafePointer<Float>
 }
 
 /// A matrix view's rows, `rowStride` apart.
-struct EvenlySpacedRows: BroadcastRows {
+struct EvenlySpacedRows: OperandRows {
     let base: UnsafePointer<Float>
     let stride: Int
     @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { base + p * stride }
@@ -180,7 +181,7 @@ struct EvenlySpacedRows: BroadcastRows {
 
 /// Rows at listed offsets from one base: a stride-1 convolution's im2col rows read in
 /// place from its (padded) image, each a shifted run of it (see `conv2dForwardDirect`).
-struct ShiftedRows: BroadcastRows {
+struct ShiftedRows: OperandRows {
     let base: UnsafePointer<Float>
     let offsets: UnsafePointer<Int>
     @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { base + offsets[p] }
@@ -229,7 +230,7 @@ func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, ac
 /// The same product, C = A·B, with B's rows wherever `rows` says (B is [a.columns, columns])
 /// and C's elements written by `results`.
 @inline(__always)
-func gemmBroadcastA<Rows: BroadcastRows, Results: BroadcastResults>(
+func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
     _ a: MatrixView, rows b: Rows, columns n: Int, results: Results, blocking: GemmBlocking = .native
 ) {
     let wide = blocking == .wide
@@ -320,13 +321,22 @@ func gemmBroadcastA<Rows: BroadcastRows, Results: BroadcastResults>(
 /// column (computed, not stored).
 func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
                      blocking: GemmBlocking = .native) {
+    gemmDotProducts(c, a, columns: EvenlySpacedRows(base: b.pointer, stride: b.columnStride), accumulate: accumulate,
+                    blocking: blocking)
+}
+
+/// The same product, C = A·B, with B's columns (each contiguous, `a.columns` long) wherever
+/// `columns` says.
+@inline(__always)
+func gemmDotProducts<Columns: OperandRows>(_ c: MutableMatrixView, _ a: MatrixView, columns b: Columns,
+                                           accumulate: Bool, blocking: GemmBlocking = .native) {
     let m = c.rows, n = c.columns, k = a.columns
     let wide = blocking == .wide
     let blockColumns = wide ? 4 : 3
     // With k >= 16 the last k % 16 terms go in one more vector step ending at k, its
     // lanes already summed masked off; only a shorter k leaves terms to scalar code.
     let vectorEnd = k >= 16 ? k : 0
-    let ars = a.rowStride, bcs = b.columnStride
+    let ars = a.rowStride
     var i0 = 0
     while i0 < m {
         // Whole blocks of 4 (wide) or 2 rows, then 2, then 1: no row is computed for nothing.
@@ -335,8 +345,8 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
         var j0 = 0
         while j0 < n {
             let cols = min(blockColumns, n - j0)
-            let b0 = b.pointer + j0 * bcs, b1 = b.pointer + (j0 + min(1, cols - 1)) * bcs
-            let b2 = b.pointer + (j0 + min(2, cols - 1)) * bcs, b3 = b.pointer + (j0 + min(3, cols - 1)) * bcs
+            let b0 = b.row(j0), b1 = b.row(j0 + min(1, cols - 1))
+            let b2 = b.row(j0 + min(2, cols - 1)), b3 = b.row(j0 + min(3, cols - 1))
             let sums: Vector  // lane r*4 + col: the vector part of C[i0 + r, j0 + col]
             if wide {
                 switch rows {
@@ -351,7 +361,7 @@ func gemmDotProducts(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, a
             for r in 0..<rows {
                 let ar = a0 + r * ars
                 for col in 0..<cols {
-                    let bc = b.pointer + (j0 + col) * bcs
+                    let bc = b.row(j0 + col)
                     var sum = sums[r * 4 + col]
                     for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
                     let out = c.pointer + (i0 + r) * c.rowStride + j0 + col

@@ -1,8 +1,10 @@
 /// Conv2d over NCHW via im2col + GEMM, one slice of the batch per call: each slice keeps
 /// its images' columns side by side and produces its own weight-gradient partial, which
-/// the network sums in slice order. A convolution whose output channels fill the vector
-/// lanes (`trainsInLanes`: LeNet's conv2) trains without columns: the direct forward, and
-/// the weight gradient by `conv2dAddWeightGradientInLanes`. Evaluation, with stride 1, reads each image in place
+/// the network sums in slice order. With stride 1 (both of LeNet's) it trains without
+/// columns (`trainsWithoutColumns`): the direct forward, and the weight gradient from the
+/// image read in place, with the output channels in the vector lanes where they fill them
+/// (`conv2dAddWeightGradientInLanes`, conv2) or else the pixels (`conv2dAddWeightGradientDirect`,
+/// conv1). Evaluation, with stride 1, reads each image in place
 /// (`conv2dForwardDirect`: the same bits, no columns); with another stride it unfolds one
 /// image at a time into a small, cache-resident scratch. A convolution evaluated with its
 /// channels in the vector lanes can also do the ReLU and 2x2 pool after it
@@ -36,10 +38,13 @@ final class Conv2dLayer: Layer {
     /// Whether evaluation also does the ReLU and 2x2 max pool that follow (`rectifiedPool`),
     /// writing the pool's output [OC, OH/2, OW/2] an image; training is unchanged.
     let poolsInEvaluation: Bool
-    /// Whether training uses the direct forward and the lane weight gradient (no columns).
+    /// Whether training uses the direct forward and a weight gradient without columns.
+    let trainsWithoutColumns: Bool
+    /// Whether that weight gradient has the output channels in the lanes.
     let trainsInLanes: Bool
     let laneSums: FloatBuffer        // [batchSlices, C*K*K + 1, laneChannels] a slice's weight and bias gradient sums (lane layout)
     let laneTransposed: FloatBuffer  // [batchSlices, OH*OW, 16] an image's output gradient, channels in lanes
+    let pitchedGrad: FloatBuffer     // [batchSlices, OC, OH, directPitch] an image's output gradient, rows a pitch apart
 
     /// `keptImages` is for tests: a smaller chunk than `maxKeptImages`, to compare both paths.
     init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool,
@@ -61,16 +66,18 @@ final class Conv2dLayer: Layer {
         channelsInLanes = Scratch.channelsInLanes(geometry)
         laneWeights = FloatBuffer(count: sizes.laneWeights)
         self.poolsInEvaluation = poolsInEvaluation
-        trainsInLanes = trainable && Scratch.trainsInLanes(geometry)
+        trainsWithoutColumns = trainable && Scratch.evaluatesDirectly(geometry)
+        trainsInLanes = trainsWithoutColumns && Scratch.trainsInLanes(geometry)
         laneSums = FloatBuffer(count: sizes.laneSums)
         laneTransposed = FloatBuffer(count: sizes.laneTransposed)
+        pitchedGrad = FloatBuffer(count: sizes.pitchedGrad)
     }
 
     /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
     /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
     struct Scratch {
         let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource, laneWeights: Int
-        let laneSums, laneTransposed: Int
+        let laneSums, laneTransposed, pitchedGrad: Int
 
         /// Whether evaluation reads images in place (a direct forward) rather than unfolding them.
         static func evaluatesDirectly(_ g: ConvGeometry) -> Bool { g.stride == 1 }
@@ -78,32 +85,37 @@ final class Conv2dLayer: Layer {
         static func channelsInLanes(_ g: ConvGeometry) -> Bool {
             evaluatesDirectly(g) && directForwardPutsChannelsInLanes(g)
         }
-        /// Whether training skips the columns (`conv2dAddWeightGradientInLanes`): where the
-        /// channels-in-lanes forward suits the convolution on a CPU with 32 vector registers,
-        /// whatever this CPU's are, so that every CPU computes the same bits.
+        /// Whether training's weight gradient has the channels in the lanes
+        /// (`conv2dAddWeightGradientInLanes`): where the channels-in-lanes forward suits the
+        /// convolution on a CPU with 32 vector registers, whatever this CPU's are, so that
+        /// every CPU computes the same bits.
         static func trainsInLanes(_ g: ConvGeometry) -> Bool {
             evaluatesDirectly(g) && directForwardPutsChannelsInLanes(g, blocking: .wide)
         }
 
         init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, keptImages: Int = Conv2dLayer.maxKeptImages) {
-            let direct = Scratch.evaluatesDirectly(g), inLanes = trainable && Scratch.trainsInLanes(g)
+            let direct = Scratch.evaluatesDirectly(g)
+            let withoutColumns = trainable && direct, inLanes = withoutColumns && Scratch.trainsInLanes(g)
+            let keepsColumns = trainable && !withoutColumns
             // An inference-only network keeps no columns for a backward pass: one image's worth
-            // per slice, and none when evaluation reads images in place; nor does one that trains in lanes.
-            imagesPerChunk = trainable && !inLanes ? min((maxBatch + batchSlices - 1) / batchSlices, keptImages) : 1
-            let unfolds = (trainable && !inLanes) || !direct
+            // per slice, and none when evaluation reads images in place; nor does one that trains without them.
+            imagesPerChunk = keepsColumns ? min((maxBatch + batchSlices - 1) / batchSlices, keptImages) : 1
+            let unfolds = keepsColumns || !direct
             columns = unfolds ? batchSlices * g.patchSize * imagesPerChunk * g.outPixels : 0
             let gradientSlices = trainable ? batchSlices : 0
-            outputGradRows = inLanes ? 0 : gradientSlices * g.outChannels * imagesPerChunk * g.outPixels
+            outputGradRows = keepsColumns ? gradientSlices * g.outChannels * imagesPerChunk * g.outPixels : 0
             columnGrad = gradientSlices * g.columnGradScratchSize
             padded = unfolds ? batchSlices * g.paddedInputSize : 0
             directSource = direct ? batchSlices * g.directSourceSize : 0
             laneWeights = Scratch.channelsInLanes(g) ? batchSlices * g.laneWeightsSize : 0
             laneSums = inLanes ? batchSlices * g.laneWeightsSize : 0
             laneTransposed = inLanes ? batchSlices * g.outPixels * 16 : 0
+            pitchedGrad = withoutColumns && !inLanes ? batchSlices * g.outChannels * g.outHeight * g.directPitch : 0
         }
 
         var floats: Int {
             columns + outputGradRows + columnGrad + padded + directSource + laneWeights + laneSums + laneTransposed
+                + pitchedGrad
         }
     }
 
@@ -115,15 +127,15 @@ final class Conv2dLayer: Layer {
     }
 
     /// One slice of the batch forward: in training its images' columns side by side,
-    /// a chunk at a time (the last one kept for backward), unless it trains in lanes; in
-    /// evaluation, and in training in lanes, one image at a time, read in place (stride 1)
-    /// or through a small scratch.
+    /// a chunk at a time (the last one kept for backward), unless it trains without them; in
+    /// evaluation, and in training without columns, one image at a time, read in place
+    /// (stride 1) or through a small scratch.
     func forward(slice: Int, images: Range<Int>, phase: Int, input: UnsafePointer<Float>,
                  output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, key: StepKey) {
         let g = geometry
         let sliceColumns = columns.pointer + slice * sliceColumnsSize
         let slicePadded = g.padding > 0 ? padded.pointer + slice * g.paddedInputSize : nil
-        if training && !trainsInLanes {
+        if training && !trainsWithoutColumns {
             for first in chunks(of: images) {
                 let count = min(imagesPerChunk, images.upperBound - first)
                 conv2dForward(output: output + first * g.outputSize, columns: sliceColumns,
@@ -173,9 +185,9 @@ final class Conv2dLayer: Layer {
             (partials + biasOffset).update(repeating: 0, count: g.outChannels)
             return
         }
-        if trainsInLanes {
-            backwardInLanes(slice: slice, images: images, input: input, outputGrad: outputGrad, inputGrad: inputGrad,
-                            partials: partials)
+        if trainsWithoutColumns {
+            backwardWithoutColumns(slice: slice, images: images, input: input, outputGrad: outputGrad,
+                                   inputGrad: inputGrad, partials: partials)
             return
         }
         let sliceColumns = columns.pointer + slice * sliceColumnsSize
@@ -198,24 +210,37 @@ final class Conv2dLayer: Layer {
         }
     }
 
-    /// Backward without columns: each image's weight- and bias-gradient sums in lanes, in
-    /// image order, then unpacked into the slice's partial; the input gradient as usual.
-    private func backwardInLanes(slice: Int, images: Range<Int>, input: UnsafePointer<Float>,
-                                 outputGrad: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>?,
-                                 partials: UnsafeMutablePointer<Float>) {
+    /// Backward without columns: each image's weight and bias gradients added to the slice's
+    /// partial in image order (in lanes, then unpacked); the input gradient as with columns.
+    private func backwardWithoutColumns(slice: Int, images: Range<Int>, input: UnsafePointer<Float>,
+                                        outputGrad: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>?,
+                                        partials: UnsafeMutablePointer<Float>) {
         let g = geometry
-        let sums = laneSums.pointer + slice * g.laneWeightsSize
-        sums.update(repeating: 0, count: g.laneWeightsSize)
         let source = directSource.pointer + slice * g.directSourceSize
-        let transposed = laneTransposed.pointer + slice * g.outPixels * 16
         directOffsets.withUnsafeBufferPointer { offsets in
-            for image in images {
-                conv2dAddWeightGradientInLanes(sums, outputGrad: outputGrad + image * g.outputSize,
-                                               image: input + image * g.inputSize, source: source,
-                                               offsets: offsets.baseAddress!, transposed: transposed, g)
+            if trainsInLanes {
+                let sums = laneSums.pointer + slice * g.laneWeightsSize
+                sums.update(repeating: 0, count: g.laneWeightsSize)
+                let transposed = laneTransposed.pointer + slice * g.outPixels * 16
+                for image in images {
+                    conv2dAddWeightGradientInLanes(sums, outputGrad: outputGrad + image * g.outputSize,
+                                                   image: input + image * g.inputSize, source: source,
+                                                   offsets: offsets.baseAddress!, transposed: transposed, g)
+                }
+                unpackWeightGradientInLanes(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset,
+                                            sums: sums, g)
+            } else {
+                (partials + weightOffset).update(repeating: 0, count: g.outChannels * g.patchSize)
+                (partials + biasOffset).update(repeating: 0, count: g.outChannels)
+                let pitched = pitchedGrad.pointer + slice * g.outChannels * g.outHeight * g.directPitch
+                for image in images {
+                    conv2dAddWeightGradientDirect(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset,
+                                                  outputGrad: outputGrad + image * g.outputSize,
+                                                  image: input + image * g.inputSize, source: source,
+                                                  offsets: offsets.baseAddress!, pitched: pitched, g)
+                }
             }
         }
-        unpackWeightGradientInLanes(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset, sums: sums, g)
         guard let inputGrad else { return }
         let first = images.lowerBound
         conv2dInputGradient(inputGrad + first * g.inputSize, columnGrad: columnGrad.pointer + slice * g.columnGradScratchSize,

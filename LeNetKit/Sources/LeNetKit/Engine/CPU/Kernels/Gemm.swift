@@ -206,7 +206,12 @@ struct MatrixResults: BroadcastResults {
         if firstLane == 0 {
             LeNetKit.store(v, cp, accumulate: accumulate)
         } else {
-            for lane in firstLane..<16 { cp[lane] = accumulate ? cp[lane] + v[lane] : v[lane] }
+            // Lanes before `firstLane` keep what is there (the tile before wrote them): one
+            // blend and a whole-vector store, not a store per lane.
+            let old = load(cp), lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+            let new = accumulate ? old + v : v
+            UnsafeMutableRawPointer(cp).storeBytes(
+                of: old.replacing(with: new, where: lanes .>= SIMD16<Int32>(repeating: Int32(firstLane))), as: Vector.self)
         }
     }
 

@@ -158,16 +158,68 @@ import Testing
     }
 }
 
-/// A Conv2d layer whose slices are larger than the images it keeps columns for runs in
-/// chunks (forward unfolds and lets go, backward unfolds again): the same outputs and
-/// input gradients as keeping every column, and weight gradients equal up to the order
-/// of the chunks' sums.
+/// A Conv2d layer that keeps columns (stride other than 1) and whose slices are larger
+/// than the images it keeps columns for runs in chunks (forward unfolds and lets go,
+/// backward unfolds again): the same outputs and input gradients as keeping every column,
+/// and weight gradients equal up to the order of the chunks' sums. A stride-1 layer keeps
+/// no columns in training: its results are the definition's.
 @Suite struct ConvolutionChunkTests {
+    @Test(arguments: [
+        ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, stride: 2, padding: 2),
+        ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 3, stride: 2, padding: 1),
+    ])
+    func chunkedSlicesMatchKeptColumns(_ g: ConvGeometry) throws {
+        let (kept, chunked) = (Self.run(g, keptImages: 64), Self.run(g, keptImages: 5))
+        #expect(!kept.withoutColumns && !chunked.withoutColumns)
+        #expect(chunked.output == kept.output)
+        #expect(chunked.inputGrad == kept.inputGrad)
+        // A gradient of one chunk alone, or a chunk counted twice, would be off by far more.
+        #expect(maxRelativeDifference(chunked.weightGrad, kept.weightGrad) < 1e-4)
+        #expect(maxRelativeDifference(chunked.biasGrad, kept.biasGrad) < 1e-4)
+    }
+
+    /// LeNet's two convolutions train without columns, over slices of a batch of 101: the
+    /// forward is im2col + GEMM's bit for bit, the input gradient the columns' way's, and
+    /// the weight and bias gradients the definition's sums.
     @Test(arguments: [
         ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),
         ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5, stride: 1, padding: 0),
     ])
-    func chunkedSlicesMatchKeptColumns(_ g: ConvGeometry) throws {
+    func strideOneTrainsWithoutColumnsAsTheDefinition(_ g: ConvGeometry) throws {
+        let result = Self.run(g, keptImages: 64)
+        #expect(result.withoutColumns)
+        let batch = Self.batch
+        var output = [Float](repeating: 0, count: batch * g.outputSize)
+        var columns = [Float](repeating: 0, count: g.patchSize * g.outPixels)
+        var padded = [Float](repeating: 0, count: g.paddedInputSize)
+        var inputGrad = [Float](repeating: 0, count: batch * g.inputSize)
+        var columnGrad = [Float](repeating: 0, count: g.columnGradScratchSize)
+        output.withUnsafeMutableBufferPointer { output in
+            for image in 0..<batch {
+                conv2dForward(output: output.baseAddress! + image * g.outputSize, columns: &columns, padded: &padded,
+                              input: Array(result.input[(image * g.inputSize)...]), images: 1,
+                              weight: result.weight, bias: result.bias, g)
+            }
+        }
+        conv2dInputGradient(&inputGrad, columnGrad: &columnGrad, outputGrad: result.outputGrad, images: batch,
+                            weight: result.weight, g)
+        var weightGrad = [Float](repeating: 0, count: result.weight.count)
+        var biasGrad = [Float](repeating: 0, count: g.outChannels)
+        conv2dWeightGradientReference(weightGrad: &weightGrad, biasGrad: &biasGrad, outputGrad: result.outputGrad,
+                                      input: result.input, images: batch, g)
+        #expect(result.output.map(\.bitPattern) == output.map(\.bitPattern))
+        #expect(result.inputGrad.map(\.bitPattern) == inputGrad.map(\.bitPattern))
+        #expect(maxRelativeDifference(result.weightGrad, weightGrad) < 1e-4)
+        #expect(maxRelativeDifference(result.biasGrad, biasGrad) < 1e-4)
+    }
+
+    static let batch = 101
+
+    /// One layer's forward and backward over every slice of a batch of 101 random images.
+    static func run(_ g: ConvGeometry, keptImages: Int) -> (
+        withoutColumns: Bool, input: [Float], weight: [Float], bias: [Float], outputGrad: [Float],
+        output: [Float], inputGrad: [Float], weightGrad: [Float], biasGrad: [Float]
+    ) {
         let definition = ModelDefinition(variant: .lenet, inputShape: [g.inChannels, g.height, g.width], layers: [
             .conv2d(name: "conv", inChannels: g.inChannels, outChannels: g.outChannels, kernel: g.kernel,
                     stride: g.stride, padding: g.padding),
@@ -178,37 +230,32 @@ import Testing
         store.value("conv.weight").update(from: random.floats(weightCount, in: -0.2...0.2), count: weightCount)
         store.value("conv.bias").update(from: random.floats(g.outChannels), count: g.outChannels)
         // 101 images: slices of 13, cut into chunks of 5, 5 and 3 (and a last slice of 10).
-        let batch = 101
+        let batch = Self.batch
         let input = random.floats(batch * g.inputSize, in: 0...1)
         let outputGrad = random.floats(batch * g.outputSize)
-        func run(keptImages: Int) -> (output: [Float], inputGrad: [Float], weightGrad: [Float], biasGrad: [Float]) {
-            let layer = Conv2dLayer(name: "conv", geometry: g, store: store, maxBatch: batch, trainable: true,
-                                    keptImages: keptImages)
-            var output = [Float](repeating: 0, count: batch * g.outputSize)
-            var inputGrad = [Float](repeating: 0, count: batch * g.inputSize)
-            // Each slice's partials in its own copy of the gradient block, summed in slice order after.
-            let stride = store.parameterCount
-            let partials = UnsafeMutablePointer<Float>.allocate(capacity: batchSlices * stride)
-            defer { partials.deallocate() }
-            for slice in 0..<batchSlices {
-                layer.forward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
-                              output: &output, batch: batch, training: true, key: StepKey(seed: 0, step: 0))
-            }
-            for slice in 0..<batchSlices {
-                layer.backward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
-                               output: output, outputGrad: outputGrad, inputGrad: &inputGrad,
-                               partials: partials + slice * stride, batch: batch)
-            }
-            func summed(_ offset: Int, _ count: Int) -> [Float] {
-                (0..<count).map { i in (0..<batchSlices).reduce(Float(0)) { $0 + partials[$1 * stride + offset + i] } }
-            }
-            return (output, inputGrad, summed(layer.weightOffset, weightCount), summed(layer.biasOffset, g.outChannels))
+        let weight = Array(UnsafeBufferPointer(start: store.value("conv.weight"), count: weightCount))
+        let bias = Array(UnsafeBufferPointer(start: store.value("conv.bias"), count: g.outChannels))
+        let layer = Conv2dLayer(name: "conv", geometry: g, store: store, maxBatch: batch, trainable: true,
+                                keptImages: keptImages)
+        var output = [Float](repeating: 0, count: batch * g.outputSize)
+        var inputGrad = [Float](repeating: 0, count: batch * g.inputSize)
+        // Each slice's partials in its own copy of the gradient block, summed in slice order after.
+        let stride = store.parameterCount
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: batchSlices * stride)
+        defer { partials.deallocate() }
+        for slice in 0..<batchSlices {
+            layer.forward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
+                          output: &output, batch: batch, training: true, key: StepKey(seed: 0, step: 0))
         }
-        let kept = run(keptImages: 64), chunked = run(keptImages: 5)
-        #expect(chunked.output == kept.output)
-        #expect(chunked.inputGrad == kept.inputGrad)
-        // A gradient of one chunk alone, or a chunk counted twice, would be off by far more.
-        #expect(maxRelativeDifference(chunked.weightGrad, kept.weightGrad) < 1e-4)
-        #expect(maxRelativeDifference(chunked.biasGrad, kept.biasGrad) < 1e-4)
+        for slice in 0..<batchSlices {
+            layer.backward(slice: slice, images: sliceRange(slice, batch: batch), phase: 0, input: input,
+                           output: output, outputGrad: outputGrad, inputGrad: &inputGrad,
+                           partials: partials + slice * stride, batch: batch)
+        }
+        func summed(_ offset: Int, _ count: Int) -> [Float] {
+            (0..<count).map { i in (0..<batchSlices).reduce(Float(0)) { $0 + partials[$1 * stride + offset + i] } }
+        }
+        return (layer.trainsWithoutColumns, input, weight, bias, outputGrad, output, inputGrad,
+                summed(layer.weightOffset, weightCount), summed(layer.biasOffset, g.outChannels))
     }
 }

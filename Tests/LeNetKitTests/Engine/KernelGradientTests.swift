@@ -14,6 +14,26 @@ import Testing
     /// Two images side by side, as the layer runs slices of a batch.
     static let images = 2
 
+    /// Stride-1 shapes for the kernels that read the image in place: LeNet's two
+    /// convolutions, a tiny padded one and a 1x1 with wide rows.
+    static let directShapes = [
+        ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, padding: 2),
+        ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
+        ConvGeometry(inChannels: 2, outChannels: 1, height: 3, width: 3, kernel: 3, padding: 1),
+        ConvGeometry(inChannels: 1, outChannels: 7, height: 5, width: 40, kernel: 1),
+    ]
+
+    /// `count` random stride-1 shapes: kernels 1-5, padding 0-2, 1-4 input channels.
+    static func randomStrideOneShapes(_ random: inout TestRandom, count: Int, outChannelsBelow: Int,
+                                      extraHeightBelow: Int, extraWidthBelow: Int) -> [ConvGeometry] {
+        (0..<count).map { _ in
+            let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
+            return ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: outChannelsBelow),
+                                height: kernel + random.int(below: extraHeightBelow),
+                                width: kernel + random.int(below: extraWidthBelow), kernel: kernel, padding: padding)
+        }
+    }
+
     func convOutput(_ input: [Float], _ weight: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
         var output = [Float](repeating: 0, count: Self.images * g.outputSize)
         var columns = [Float](repeating: 0, count: Self.images * g.patchSize * g.outPixels)
@@ -81,16 +101,9 @@ import Testing
     @Test(arguments: GemmBlocking.allCases)
     func directForwardMatchesIm2colGemmBitForBit(blocking: GemmBlocking) {
         var random = TestRandom(seed: 12)
-        var shapes = [ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, padding: 2),
-                      ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
-                      ConvGeometry(inChannels: 2, outChannels: 1, height: 3, width: 3, kernel: 3, padding: 1),
-                      ConvGeometry(inChannels: 1, outChannels: 7, height: 5, width: 40, kernel: 1)]
-        for _ in 0..<16 {
-            let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
-            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 40),
-                                       height: kernel + random.int(below: 20), width: kernel + random.int(below: 36),
-                                       kernel: kernel, padding: padding))
-        }
+        var shapes = Self.directShapes
+        shapes += Self.randomStrideOneShapes(&random, count: 16, outChannelsBelow: 40,
+                                             extraHeightBelow: 20, extraWidthBelow: 36)
         for g in shapes {
             let image = random.floats(g.inputSize), weight = random.floats(g.outChannels * g.patchSize)
             let bias = random.floats(g.outChannels)
@@ -187,12 +200,8 @@ import Testing
                       ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, padding: 2),
                       ConvGeometry(inChannels: 2, outChannels: 20, height: 7, width: 9, kernel: 3, padding: 1),
                       ConvGeometry(inChannels: 1, outChannels: 3, height: 4, width: 5, kernel: 2)]  // 4 weight rows
-        for _ in 0..<8 {
-            let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
-            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 40),
-                                       height: kernel + random.int(below: 12), width: kernel + random.int(below: 20),
-                                       kernel: kernel, padding: padding))
-        }
+        shapes += Self.randomStrideOneShapes(&random, count: 8, outChannelsBelow: 40,
+                                             extraHeightBelow: 12, extraWidthBelow: 20)
         let n = Self.images
         for g in shapes {
             let images = random.floats(n * g.inputSize), outputGrad = random.floats(n * g.outputSize)
@@ -234,16 +243,9 @@ import Testing
     /// the definition's sums over two images, and the same bits on either register block.
     @Test func directWeightGradientMatchesTheDefinitionOnEitherBlocking() {
         var random = TestRandom(seed: 32)
-        var shapes = [ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, padding: 2),
-                      ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
-                      ConvGeometry(inChannels: 2, outChannels: 1, height: 3, width: 3, kernel: 3, padding: 1),
-                      ConvGeometry(inChannels: 1, outChannels: 7, height: 5, width: 40, kernel: 1)]
-        for _ in 0..<8 {
-            let kernel = 1 + random.int(below: 5), padding = random.int(below: 3)
-            shapes.append(ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 20),
-                                       height: kernel + random.int(below: 12), width: kernel + random.int(below: 36),
-                                       kernel: kernel, padding: padding))
-        }
+        var shapes = Self.directShapes
+        shapes += Self.randomStrideOneShapes(&random, count: 8, outChannelsBelow: 20,
+                                             extraHeightBelow: 12, extraWidthBelow: 36)
         let n = Self.images
         for g in shapes {
             let images = random.floats(n * g.inputSize), outputGrad = random.floats(n * g.outputSize)

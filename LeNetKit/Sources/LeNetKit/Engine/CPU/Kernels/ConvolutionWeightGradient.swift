@@ -141,13 +141,25 @@ func conv2dAddWeightGradientInLanesReference(_ sums: UnsafeMutablePointer<Float>
 
 /// A block of weight rows' accumulators, each 16 channels: sized for the CPU's registers.
 private protocol WeightRowBlock {
+    /// The accumulators: a tuple of `rows` vectors, so that they live in registers.
+    associatedtype Accumulators
     static var rows: Int { get }
+    var v: Accumulators { get }
     /// Rows at these offsets into the source (`rows` of them).
     init(offsets: UnsafePointer<Int>)
     /// Row i's accumulator += q[offset i] * dOut.
     mutating func addProducts(_ q: UnsafePointer<Float>, _ dOut: Vector)
     /// Adds the accumulators of rows `new` to `sums`, row i to `to(i)`.
     func add(rows new: Range<Int>, to: (Int) -> UnsafeMutablePointer<Float>)
+}
+
+extension WeightRowBlock {
+    @inline(__always) func add(rows new: Range<Int>, to: (Int) -> UnsafeMutablePointer<Float>) {
+        withUnsafeBytes(of: v) { raw in
+            let vectors = raw.baseAddress!.assumingMemoryBound(to: Vector.self)
+            for i in new { store(vectors[i], to(i), accumulate: true) }
+        }
+    }
 }
 
 private func addWeightGradientInLanes<Block: WeightRowBlock>(
@@ -211,13 +223,6 @@ private struct WeightRows10: WeightRowBlock {
         v.8 = v.8.addingProduct(Vector(repeating: q[o.8]), d)
         v.9 = v.9.addingProduct(Vector(repeating: q[o.9]), d)
     }
-
-    @inline(__always) func add(rows new: Range<Int>, to: (Int) -> UnsafeMutablePointer<Float>) {
-        withUnsafeBytes(of: v) { raw in
-            let vectors = raw.baseAddress!.assumingMemoryBound(to: Vector.self)
-            for i in new { store(vectors[i], to(i), accumulate: true) }
-        }
-    }
 }
 
 /// 6 rows: 12 of AVX2's 16 registers for the accumulators, 2 for the gradient vector.
@@ -237,12 +242,5 @@ private struct WeightRows6: WeightRowBlock {
         v.3 = v.3.addingProduct(Vector(repeating: q[o.3]), d)
         v.4 = v.4.addingProduct(Vector(repeating: q[o.4]), d)
         v.5 = v.5.addingProduct(Vector(repeating: q[o.5]), d)
-    }
-
-    @inline(__always) func add(rows new: Range<Int>, to: (Int) -> UnsafeMutablePointer<Float>) {
-        withUnsafeBytes(of: v) { raw in
-            let vectors = raw.baseAddress!.assumingMemoryBound(to: Vector.self)
-            for i in new { store(vectors[i], to(i), accumulate: true) }
-        }
     }
 }

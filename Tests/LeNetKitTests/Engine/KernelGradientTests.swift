@@ -239,6 +239,91 @@ import Testing
         }
     }
 
+    /// `transposeToLanes`: pixel p's lane l is channel first + l's gradient at p, zero past the
+    /// channels; blocks of 16 pixels, an overlapping last block, and fewer than 16 pixels.
+    @Test func transposeToLanesPutsEachPixelsChannelsInLanes() {
+        var random = TestRandom(seed: 43)
+        for (channels, height, width) in [(16, 10, 10), (6, 28, 28), (20, 3, 5), (40, 4, 4), (1, 1, 1), (17, 7, 9)] {
+            let g = ConvGeometry(inChannels: 1, outChannels: channels, height: height, width: width, kernel: 1)
+            let outputGrad = random.floats(g.outputSize)
+            var transposed = [Float](repeating: .nan, count: g.outPixels * 16)
+            for first in stride(from: 0, to: channels, by: 16) {
+                transposeToLanes(&transposed, outputGrad: outputGrad, firstChannel: first, g)
+                let expected = (0..<g.outPixels * 16).map { i -> Float in
+                    let pixel = i / 16, channel = first + i % 16
+                    return channel < channels ? outputGrad[channel * g.outPixels + pixel] : 0
+                }
+                #expect(transposed.map(\.bitPattern) == expected.map(\.bitPattern), "\(g) from \(first)")
+            }
+        }
+    }
+
+    /// The input gradient with the channels in the lanes (`conv2dInputGradientInLanes`): bit for
+    /// bit its scalar reference's chains on either register block (more than 16 channels
+    /// included, whose groups add up), overwriting what was there; the im2col way's sums to
+    /// rounding; and the finite differences of Σ output·r.
+    @Test(arguments: GemmBlocking.allCases)
+    func laneInputGradientMatchesItsReferenceAndFiniteDifferences(blocking: GemmBlocking) {
+        var random = TestRandom(seed: 41)
+        var shapes = [ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),  // conv2
+                      ConvGeometry(inChannels: 2, outChannels: 20, height: 8, width: 8, kernel: 5, padding: 2),
+                      ConvGeometry(inChannels: 1, outChannels: 5, height: 5, width: 16, kernel: 5),  // rows of 12
+                      ConvGeometry(inChannels: 3, outChannels: 33, height: 6, width: 5, kernel: 5, padding: 1)]
+        shapes += (0..<8).map { _ in
+            let padding = random.int(below: 3)
+            return ConvGeometry(inChannels: 1 + random.int(below: 4), outChannels: 1 + random.int(below: 40),
+                                height: 5 + random.int(below: 12), width: 5 - 2 * padding + random.int(below: 12),
+                                kernel: 5, padding: padding)
+        }
+        for g in shapes {
+            #expect(inputGradientInLanesFits(g), "\(g)")
+            let weight = random.floats(g.outChannels * g.patchSize), bias = random.floats(g.outChannels)
+            let outputGrad = random.floats(g.outputSize)
+            var laneWeights = [Float](repeating: .nan, count: g.laneWeightsSize)
+            prepareChannelsInLanes(&laneWeights, weight: weight, bias: bias, g)
+            var transposed = [Float](repeating: .nan, count: g.outPixels * 16)
+            var inputGrad = [Float](repeating: .nan, count: g.inputSize)
+            for first in stride(from: 0, to: g.outChannels, by: 16) {
+                transposeToLanes(&transposed, outputGrad: outputGrad, firstChannel: first, g)
+                conv2dInputGradientInLanes(&inputGrad, transposed: transposed, laneWeights: laneWeights,
+                                           firstChannel: first, accumulate: first > 0, g, blocking: blocking)
+            }
+            var expected = [Float](repeating: .nan, count: g.inputSize)
+            conv2dInputGradientInLanesReference(&expected, outputGrad: outputGrad, weight: weight, g)
+            #expect(inputGrad.map(\.bitPattern) == expected.map(\.bitPattern), "\(g) \(blocking)")
+            var columnGrad = [Float](repeating: 0, count: g.columnGradScratchSize)
+            var byColumns = [Float](repeating: 0, count: g.inputSize)
+            conv2dInputGradient(&byColumns, columnGrad: &columnGrad, outputGrad: outputGrad, images: 1, weight: weight, g)
+            #expect(maxRelativeDifference(inputGrad, byColumns) < 1e-5, "\(g)")
+        }
+        // Too wide a row, or another kernel: the im2col way.
+        #expect(!inputGradientInLanesFits(ConvGeometry(inChannels: 1, outChannels: 16, height: 8, width: 17, kernel: 5)))
+        #expect(!inputGradientInLanesFits(ConvGeometry(inChannels: 1, outChannels: 16, height: 8, width: 8, kernel: 3)))
+
+        let n = Self.images
+        for g in Self.geometries + [shapes[0]] where inputGradientInLanesFits(g) {
+            var image = random.floats(n * g.inputSize)
+            let weight = random.floats(g.outChannels * g.patchSize), bias = random.floats(g.outChannels)
+            let r = random.floats(n * g.outputSize)
+            var laneWeights = [Float](repeating: 0, count: g.laneWeightsSize)
+            prepareChannelsInLanes(&laneWeights, weight: weight, bias: bias, g)
+            var transposed = [Float](repeating: 0, count: g.outPixels * 16)
+            var imageGrad = [Float](repeating: 0, count: n * g.inputSize)
+            imageGrad.withUnsafeMutableBufferPointer { imageGrad in
+                for i in 0..<n {
+                    for first in stride(from: 0, to: g.outChannels, by: 16) {
+                        transposeToLanes(&transposed, outputGrad: Array(r[(i * g.outputSize)...]), firstChannel: first, g)
+                        conv2dInputGradientInLanes(imageGrad.baseAddress! + i * g.inputSize, transposed: transposed,
+                                                   laneWeights: laneWeights, firstChannel: first, accumulate: first > 0,
+                                                   g, blocking: blocking)
+                    }
+                }
+            }
+            #expect(gradientMismatch(imageGrad, numericGradient(&image) { dot(convOutput($0, weight, bias, g), r) }) == nil,
+                    "\(g)")
+        }
+    }
+
     /// The weight gradient without columns, pixels in the lanes (`conv2dAddWeightGradientDirect`):
     /// the definition's sums over two images, and the same bits on either register block.
     @Test func directWeightGradientMatchesTheDefinitionOnEitherBlocking() {

@@ -179,8 +179,9 @@ import Testing
     }
 
     /// LeNet's two convolutions train without columns, over slices of a batch of 101: the
-    /// forward is im2col + GEMM's bit for bit, the input gradient the columns' way's, and
-    /// the weight and bias gradients the definition's sums.
+    /// forward is im2col + GEMM's bit for bit, the input gradient the columns' way's or (conv2)
+    /// the lane kernel's reference chains, bit for bit, and the weight and bias gradients the
+    /// definition's sums.
     @Test(arguments: [
         ConvGeometry(inChannels: 1, outChannels: 6, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),
         ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5, stride: 1, padding: 0),
@@ -201,8 +202,19 @@ import Testing
                               weight: result.weight, bias: result.bias, g)
             }
         }
-        conv2dInputGradient(&inputGrad, columnGrad: &columnGrad, outputGrad: result.outputGrad, images: batch,
-                            weight: result.weight, g)
+        #expect(result.inputGradientInLanes == (g.inChannels == 6), "conv2's input gradient is in lanes, conv1's not")
+        if result.inputGradientInLanes {
+            inputGrad.withUnsafeMutableBufferPointer { inputGrad in
+                for image in 0..<batch {
+                    conv2dInputGradientInLanesReference(inputGrad.baseAddress! + image * g.inputSize,
+                                                        outputGrad: Array(result.outputGrad[(image * g.outputSize)...]),
+                                                        weight: result.weight, g)
+                }
+            }
+        } else {
+            conv2dInputGradient(&inputGrad, columnGrad: &columnGrad, outputGrad: result.outputGrad, images: batch,
+                                weight: result.weight, g)
+        }
         var weightGrad = [Float](repeating: 0, count: result.weight.count)
         var biasGrad = [Float](repeating: 0, count: g.outChannels)
         conv2dWeightGradientReference(weightGrad: &weightGrad, biasGrad: &biasGrad, outputGrad: result.outputGrad,
@@ -217,7 +229,7 @@ import Testing
 
     /// One layer's forward and backward over every slice of a batch of 101 random images.
     static func run(_ g: ConvGeometry, keptImages: Int) -> (
-        withoutColumns: Bool, input: [Float], weight: [Float], bias: [Float], outputGrad: [Float],
+        withoutColumns: Bool, inputGradientInLanes: Bool, input: [Float], weight: [Float], bias: [Float], outputGrad: [Float],
         output: [Float], inputGrad: [Float], weightGrad: [Float], biasGrad: [Float]
     ) {
         let definition = ModelDefinition(variant: .lenet, inputShape: [g.inChannels, g.height, g.width], layers: [
@@ -255,7 +267,7 @@ import Testing
         func summed(_ offset: Int, _ count: Int) -> [Float] {
             (0..<count).map { i in (0..<batchSlices).reduce(Float(0)) { $0 + partials[$1 * stride + offset + i] } }
         }
-        return (layer.trainsWithoutColumns, input, weight, bias, outputGrad, output, inputGrad,
+        return (layer.trainsWithoutColumns, layer.inputGradientInLanes, input, weight, bias, outputGrad, output, inputGrad,
                 summed(layer.weightOffset, weightCount), summed(layer.biasOffset, g.outChannels))
     }
 }

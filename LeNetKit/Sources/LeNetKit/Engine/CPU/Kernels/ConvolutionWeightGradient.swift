@@ -92,11 +92,82 @@ func conv2dAddWeightGradientInLanes(_ sums: UnsafeMutablePointer<Float>, outputG
                                     image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
                                     offsets: UnsafePointer<Int>, transposed: UnsafeMutablePointer<Float>,
                                     _ g: ConvGeometry, blocking: GemmBlocking = .native) {
+    conv2dBackwardInLanes(sums, inputGrad: nil, laneWeights: nil, outputGrad: outputGrad, image: image,
+                          source: source, offsets: offsets, transposed: transposed, g, blocking: blocking)
+}
+
+/// One image's backward with the output channels in the lanes, 16 at a time: adds its
+/// weight- and bias-gradient sums to `sums` as `conv2dAddWeightGradientInLanes` does, and
+/// with `inputGrad` writes its input gradient [C, H, W] there (`conv2dInputGradientInLanes`,
+/// which needs `laneWeights` from `prepareChannelsInLanes`). Both read the same transposed
+/// output gradient, laid out once per 16 channels.
+func conv2dBackwardInLanes(_ sums: UnsafeMutablePointer<Float>, inputGrad: UnsafeMutablePointer<Float>?,
+                           laneWeights: UnsafePointer<Float>?, outputGrad: UnsafePointer<Float>,
+                           image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
+                           offsets: UnsafePointer<Int>, transposed: UnsafeMutablePointer<Float>,
+                           _ g: ConvGeometry, blocking: GemmBlocking = .native) {
     fillDirectSource(source, image: image, g)
-    switch blocking {
-    case .wide: addWeightGradientInLanes(WeightRows10.self, sums, outputGrad, UnsafePointer(source), offsets, transposed, g)
-    case .narrow: addWeightGradientInLanes(WeightRows6.self, sums, outputGrad, UnsafePointer(source), offsets, transposed, g)
+    for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
+        transposeToLanes(transposed, outputGrad: outputGrad, firstChannel: firstChannel, g)
+        switch blocking {
+        case .wide:
+            addWeightGradientInLanes(WeightRows10.self, sums, firstChannel, UnsafePointer(source), offsets,
+                                     transposed, g)
+        case .narrow:
+            addWeightGradientInLanes(WeightRows6.self, sums, firstChannel, UnsafePointer(source), offsets,
+                                     transposed, g)
+        }
+        if let inputGrad, let laneWeights {
+            conv2dInputGradientInLanes(inputGrad, transposed: transposed, laneWeights: laneWeights,
+                                       firstChannel: firstChannel, accumulate: firstChannel > 0, g, blocking: blocking)
+        }
     }
+}
+
+/// `transposed` [OH*OW, 16]: each pixel's gradients for channels firstChannel ..< +16 of
+/// `outputGrad` [OC, OH*OW], zero past OC. 16 pixels at a time, a 16 x 16 block transposed
+/// in registers (`transposed16`); the last block ends at the last pixel, overlapping the
+/// one before (the same values, written again); fewer than 16 pixels, one at a time.
+func transposeToLanes(_ transposed: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
+                      firstChannel: Int, _ g: ConvGeometry) {
+    let channels = min(16, g.outChannels - firstChannel), plane = g.outPixels
+    let rows = outputGrad + firstChannel * plane
+    guard plane >= 16 else {
+        for pixel in 0..<plane {
+            for lane in 0..<16 { transposed[pixel * 16 + lane] = lane < channels ? rows[lane * plane + pixel] : 0 }
+        }
+        return
+    }
+    var pixel = 0  // the first pixel not yet written
+    while pixel < plane {
+        let first = min(pixel, plane - 16)
+        @inline(__always) func row(_ lane: Int) -> Vector { lane < channels ? load(rows + lane * plane + first) : Vector() }
+        let block = transposed16((row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7),
+                                  row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15)))
+        withUnsafeBytes(of: block) { raw in
+            let vectors = raw.baseAddress!.assumingMemoryBound(to: Vector.self)
+            for i in 0..<16 { store(vectors[i], transposed + (first + i) * 16, accumulate: false) }
+        }
+        pixel = first + 16
+    }
+}
+
+/// The 16 x 16 transpose of 16 vectors: lane j of result i is lane i of vector j. Four
+/// rounds, each splitting every pair of vectors (2k, 2k+1) into its even lanes (result k)
+/// and odd lanes (result k + 8): read as one 256-element index (vector, lane), a round
+/// rotates the index's 8 bits right by one, so four rounds swap its halves.
+@inline(__always) func transposed16(_ v: SixteenVectors) -> SixteenVectors {
+    @inline(__always) func round(_ v: SixteenVectors) -> SixteenVectors {
+        @inline(__always) func split(_ a: Vector, _ b: Vector) -> (even: Vector, odd: Vector) {
+            let both = SIMD32<Float>(lowHalf: a, highHalf: b)
+            return (both.evenHalf, both.oddHalf)
+        }
+        let p0 = split(v.0, v.1), p1 = split(v.2, v.3), p2 = split(v.4, v.5), p3 = split(v.6, v.7)
+        let p4 = split(v.8, v.9), p5 = split(v.10, v.11), p6 = split(v.12, v.13), p7 = split(v.14, v.15)
+        return (p0.even, p1.even, p2.even, p3.even, p4.even, p5.even, p6.even, p7.even,
+                p0.odd, p1.odd, p2.odd, p3.odd, p4.odd, p5.odd, p6.odd, p7.odd)
+    }
+    return round(round(round(round(v))))
 }
 
 /// Copies the lane sums into a weight gradient [OC, C*K*K] and a bias gradient [OC].
@@ -162,41 +233,30 @@ extension WeightRowBlock {
     }
 }
 
+/// The sums of output channels firstChannel ..< +16, from their gradients in `transposed`.
 private func addWeightGradientInLanes<Block: WeightRowBlock>(
-    _: Block.Type, _ sums: UnsafeMutablePointer<Float>, _ outputGrad: UnsafePointer<Float>,
-    _ source: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, _ transposed: UnsafeMutablePointer<Float>,
-    _ g: ConvGeometry
+    _: Block.Type, _ sums: UnsafeMutablePointer<Float>, _ firstChannel: Int, _ source: UnsafePointer<Float>,
+    _ offsets: UnsafePointer<Int>, _ transposed: UnsafePointer<Float>, _ g: ConvGeometry
 ) {
     let lc = g.laneChannels, k = g.patchSize, oh = g.outHeight, ow = g.outWidth, pitch = g.directPitch
     let plane = oh * ow
+    var biasSum = Vector()
+    for pixel in 0..<plane { biasSum += load(transposed + pixel * 16) }
+    store(biasSum, sums + k * lc + firstChannel, accumulate: true)
     withUnsafeTemporaryAllocation(of: Int.self, capacity: Block.rows) { blockOffsets in
-        for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
-            let channels = min(16, g.outChannels - firstChannel)
-            // transposed [OH*OW, 16]: each pixel's gradients for these channels, zero past OC.
-            for pixel in 0..<plane {
-                for lane in 0..<16 {
-                    transposed[pixel * 16 + lane] = lane < channels ? outputGrad[(firstChannel + lane) * plane + pixel] : 0
-                }
+        var first = 0  // the first weight row not yet summed
+        while first < k {
+            // The last block ends at the last row, overlapping the one before; with fewer
+            // rows than a block, the rows past the last repeat it and are not added.
+            let start = max(0, min(first, k - Block.rows))
+            for i in 0..<Block.rows { blockOffsets[i] = offsets[min(start + i, k - 1)] }
+            var block = Block(offsets: blockOffsets.baseAddress!)
+            for y in 0..<oh {
+                let row = source + y * pitch, dOut = transposed + y * ow * 16
+                for x in 0..<ow { block.addProducts(row + x, load(dOut + x * 16)) }
             }
-            var biasSum = Vector()
-            for pixel in 0..<plane { biasSum += load(transposed + pixel * 16) }
-            let biasRow = sums + k * lc + firstChannel
-            store(biasSum, biasRow, accumulate: true)
-
-            var first = 0  // the first weight row not yet summed
-            while first < k {
-                // The last block ends at the last row, overlapping the one before; with fewer
-                // rows than a block, the rows past the last repeat it and are not added.
-                let start = max(0, min(first, k - Block.rows))
-                for i in 0..<Block.rows { blockOffsets[i] = offsets[min(start + i, k - 1)] }
-                var block = Block(offsets: blockOffsets.baseAddress!)
-                for y in 0..<oh {
-                    let row = source + y * pitch, dOut = transposed + y * ow * 16
-                    for x in 0..<ow { block.addProducts(row + x, load(dOut + x * 16)) }
-                }
-                block.add(rows: (first - start)..<min(Block.rows, k - start)) { sums + (start + $0) * lc + firstChannel }
-                first = start + Block.rows
-            }
+            block.add(rows: (first - start)..<min(Block.rows, k - start)) { sums + (start + $0) * lc + firstChannel }
+            first = start + Block.rows
         }
     }
 }

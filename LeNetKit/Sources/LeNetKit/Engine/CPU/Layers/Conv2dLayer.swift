@@ -4,7 +4,8 @@
 /// columns (`trainsWithoutColumns`): the direct forward, and the weight gradient from the
 /// image read in place, with the output channels in the vector lanes where they fill them
 /// (`conv2dAddWeightGradientInLanes`, conv2) or else the pixels (`conv2dAddWeightGradientDirect`,
-/// conv1). Evaluation, with stride 1, reads each image in place
+/// conv1); with the channels in the lanes, the input gradient too where its kernel fits
+/// (`conv2dInputGradientInLanes`), else Wᵀ · dOut and `col2im` an image at a time. Evaluation, with stride 1, reads each image in place
 /// (`conv2dForwardDirect`: the same bits, no columns); with another stride it unfolds one
 /// image at a time into a small, cache-resident scratch. A convolution evaluated with its
 /// channels in the vector lanes can also do the ReLU and 2x2 pool after it
@@ -34,7 +35,7 @@ final class Conv2dLayer: Layer {
     let directOffsets: [Int]
     /// Whether evaluation uses `conv2dForwardChannelsInLanes` rather than `conv2dForwardDirect`.
     let channelsInLanes: Bool
-    let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights and bias, laid out per call
+    let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights and bias, laid out per forward call (backward's input gradient reads them)
     /// Whether evaluation also does the ReLU and 2x2 max pool that follow (`rectifiedPool`),
     /// writing the pool's output [OC, OH/2, OW/2] an image; training is unchanged.
     let poolsInEvaluation: Bool
@@ -42,6 +43,8 @@ final class Conv2dLayer: Layer {
     let trainsWithoutColumns: Bool
     /// Whether that weight gradient has the output channels in the lanes.
     let trainsInLanes: Bool
+    /// Whether the input gradient does too (`conv2dInputGradientInLanes`: no columns at all).
+    let inputGradientInLanes: Bool
     let laneSums: FloatBuffer        // [batchSlices, C*K*K + 1, laneChannels] a slice's weight and bias gradient sums (lane layout)
     let laneTransposed: FloatBuffer  // [batchSlices, OH*OW, 16] an image's output gradient, channels in lanes
     let pitchedGrad: FloatBuffer     // [batchSlices, OC, OH, directPitch] an image's output gradient, rows a pitch apart
@@ -68,6 +71,7 @@ final class Conv2dLayer: Layer {
         self.poolsInEvaluation = poolsInEvaluation
         trainsWithoutColumns = trainable && Scratch.evaluatesDirectly(geometry)
         trainsInLanes = trainsWithoutColumns && Scratch.trainsInLanes(geometry)
+        inputGradientInLanes = trainsInLanes && inputGradientInLanesFits(geometry)
         laneSums = FloatBuffer(count: sizes.laneSums)
         laneTransposed = FloatBuffer(count: sizes.laneTransposed)
         pitchedGrad = FloatBuffer(count: sizes.pitchedGrad)
@@ -96,6 +100,7 @@ final class Conv2dLayer: Layer {
         init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, keptImages: Int = Conv2dLayer.maxKeptImages) {
             let direct = Scratch.evaluatesDirectly(g)
             let withoutColumns = trainable && direct, inLanes = withoutColumns && Scratch.trainsInLanes(g)
+            let inputGradientInLanes = inLanes && inputGradientInLanesFits(g)
             let keepsColumns = trainable && !withoutColumns
             // An inference-only network keeps no columns for a backward pass: one image's worth
             // per slice, and none when evaluation reads images in place; nor does one that trains without them.
@@ -104,10 +109,10 @@ final class Conv2dLayer: Layer {
             columns = unfolds ? batchSlices * g.patchSize * imagesPerChunk * g.outPixels : 0
             let gradientSlices = trainable ? batchSlices : 0
             outputGradRows = keepsColumns ? gradientSlices * g.outChannels * imagesPerChunk * g.outPixels : 0
-            columnGrad = gradientSlices * g.columnGradScratchSize
+            columnGrad = inputGradientInLanes ? 0 : gradientSlices * g.columnGradScratchSize
             padded = unfolds ? batchSlices * g.paddedInputSize : 0
             directSource = direct ? batchSlices * g.directSourceSize : 0
-            laneWeights = Scratch.channelsInLanes(g) ? batchSlices * g.laneWeightsSize : 0
+            laneWeights = Scratch.channelsInLanes(g) || inputGradientInLanes ? batchSlices * g.laneWeightsSize : 0
             laneSums = inLanes ? batchSlices * g.laneWeightsSize : 0
             laneTransposed = inLanes ? batchSlices * g.outPixels * 16 : 0
             pitchedGrad = withoutColumns && !inLanes ? batchSlices * g.outChannels * g.outHeight * g.directPitch : 0
@@ -144,11 +149,13 @@ final class Conv2dLayer: Layer {
             }
         } else if Scratch.evaluatesDirectly(g) {
             let source = directSource.pointer + slice * g.directSourceSize
+            let sliceWeights = laneWeights.pointer + slice * g.laneWeightsSize
+            if channelsInLanes || (training && inputGradientInLanes) {
+                // Laid out on every call: the layer cannot tell when the weights change.
+                prepareChannelsInLanes(sliceWeights, weight: weight, bias: bias, g)
+            }
             directOffsets.withUnsafeBufferPointer { offsets in
                 if channelsInLanes {
-                    // Laid out on every call: the layer cannot tell when the weights change.
-                    let sliceWeights = laneWeights.pointer + slice * g.laneWeightsSize
-                    prepareChannelsInLanes(sliceWeights, weight: weight, bias: bias, g)
                     let pools = poolsInEvaluation && !training
                     let outputSize = pools ? g.outChannels * (g.outHeight / 2) * (g.outWidth / 2) : g.outputSize
                     for image in images {
@@ -211,7 +218,8 @@ final class Conv2dLayer: Layer {
     }
 
     /// Backward without columns: each image's weight and bias gradients added to the slice's
-    /// partial in image order (in lanes, then unpacked); the input gradient as with columns.
+    /// partial in image order (in lanes, then unpacked); the input gradient in lanes from the
+    /// lane weights this step's forward laid out, or else as with columns.
     private func backwardWithoutColumns(slice: Int, images: Range<Int>, input: UnsafePointer<Float>,
                                         outputGrad: UnsafePointer<Float>, inputGrad: UnsafeMutablePointer<Float>?,
                                         partials: UnsafeMutablePointer<Float>) {
@@ -222,10 +230,13 @@ final class Conv2dLayer: Layer {
                 let sums = laneSums.pointer + slice * g.laneWeightsSize
                 sums.update(repeating: 0, count: g.laneWeightsSize)
                 let transposed = laneTransposed.pointer + slice * g.outPixels * 16
+                let inLanes = inputGradientInLanes ? inputGrad : nil
+                let sliceWeights = UnsafePointer(laneWeights.pointer + slice * g.laneWeightsSize)
                 for image in images {
-                    conv2dAddWeightGradientInLanes(sums, outputGrad: outputGrad + image * g.outputSize,
-                                                   image: input + image * g.inputSize, source: source,
-                                                   offsets: offsets.baseAddress!, transposed: transposed, g)
+                    conv2dBackwardInLanes(sums, inputGrad: inLanes.map { $0 + image * g.inputSize },
+                                          laneWeights: sliceWeights, outputGrad: outputGrad + image * g.outputSize,
+                                          image: input + image * g.inputSize, source: source,
+                                          offsets: offsets.baseAddress!, transposed: transposed, g)
                 }
                 unpackWeightGradientInLanes(weightGrad: partials + weightOffset, biasGrad: partials + biasOffset,
                                             sums: sums, g)
@@ -241,7 +252,7 @@ final class Conv2dLayer: Layer {
                 }
             }
         }
-        guard let inputGrad else { return }
+        guard let inputGrad, !inputGradientInLanes else { return }
         let first = images.lowerBound
         conv2dInputGradient(inputGrad + first * g.inputSize, columnGrad: columnGrad.pointer + slice * g.columnGradScratchSize,
                             outputGrad: outputGrad + first * g.outputSize, images: images.count, weight: weight, g)

@@ -241,6 +241,7 @@ import Testing
 
     /// `transposeToLanes`: pixel p's lane l is channel first + l's gradient at p, zero past the
     /// channels; blocks of 16 pixels, an overlapping last block, and fewer than 16 pixels.
+    /// `transposeOutOfLanes` undoes it.
     @Test func transposeToLanesPutsEachPixelsChannelsInLanes() {
         var random = TestRandom(seed: 43)
         for (channels, height, width) in [(16, 10, 10), (6, 28, 28), (20, 3, 5), (40, 4, 4), (1, 1, 1), (17, 7, 9)] {
@@ -254,6 +255,21 @@ import Testing
                     return channel < channels ? outputGrad[channel * g.outPixels + pixel] : 0
                 }
                 #expect(transposed.map(\.bitPattern) == expected.map(\.bitPattern), "\(g) from \(first)")
+                // And back out of the lanes, into rows `stride` floats apart: the channels' own
+                // values, and nothing written past them.
+                let rows = min(16, channels - first), stride = g.outPixels + 3
+                var back = [Float](repeating: .nan, count: 16 * stride)
+                transposeOutOfLanes(&back, rowStride: stride, transposed, rowStride: 16, rows: rows, count: g.outPixels)
+                for lane in 0..<16 {
+                    for pixel in 0..<stride {
+                        let value = back[lane * stride + pixel]
+                        if lane < rows && pixel < g.outPixels {
+                            #expect(value.bitPattern == outputGrad[(first + lane) * g.outPixels + pixel].bitPattern)
+                        } else {
+                            #expect(value.isNaN, "\(g): wrote past channel \(first + lane)'s row")
+                        }
+                    }
+                }
             }
         }
     }

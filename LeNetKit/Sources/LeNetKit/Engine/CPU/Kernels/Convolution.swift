@@ -328,11 +328,11 @@ func directForwardPutsChannelsInLanes(_ g: ConvGeometry, blocking: GemmBlocking 
 func prepareChannelsInLanes(_ laneWeights: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>,
                             bias: UnsafePointer<Float>, _ g: ConvGeometry) {
     let lc = g.laneChannels, k = g.patchSize
-    laneWeights.update(repeating: 0, count: g.laneWeightsSize)
-    for oc in 0..<g.outChannels {
-        for p in 0..<k { laneWeights[p * lc + oc] = weight[oc * k + p] }
-        laneWeights[k * lc + oc] = bias[oc]
+    for first in stride(from: 0, to: g.outChannels, by: 16) {
+        transposeIntoLanes(laneWeights + first, rowStride: lc, weight + first * k, rowStride: k,
+                           rows: min(16, g.outChannels - first), count: k)
     }
+    for oc in 0..<lc { laneWeights[k * lc + oc] = oc < g.outChannels ? bias[oc] : 0 }
 }
 
 /// Stride-1 forward of one image, like `conv2dForwardDirect` but with 16 output channels in

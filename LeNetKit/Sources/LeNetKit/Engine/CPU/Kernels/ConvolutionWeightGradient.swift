@@ -125,59 +125,22 @@ func conv2dBackwardInLanes(_ sums: UnsafeMutablePointer<Float>, inputGrad: Unsaf
 }
 
 /// `transposed` [OH*OW, 16]: each pixel's gradients for channels firstChannel ..< +16 of
-/// `outputGrad` [OC, OH*OW], zero past OC. 16 pixels at a time, a 16 x 16 block transposed
-/// in registers (`transposed16`); the last block ends at the last pixel, overlapping the
-/// one before (the same values, written again); fewer than 16 pixels, one at a time.
+/// `outputGrad` [OC, OH*OW], zero past OC.
 func transposeToLanes(_ transposed: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
                       firstChannel: Int, _ g: ConvGeometry) {
-    let channels = min(16, g.outChannels - firstChannel), plane = g.outPixels
-    let rows = outputGrad + firstChannel * plane
-    guard plane >= 16 else {
-        for pixel in 0..<plane {
-            for lane in 0..<16 { transposed[pixel * 16 + lane] = lane < channels ? rows[lane * plane + pixel] : 0 }
-        }
-        return
-    }
-    var pixel = 0  // the first pixel not yet written
-    while pixel < plane {
-        let first = min(pixel, plane - 16)
-        @inline(__always) func row(_ lane: Int) -> Vector { lane < channels ? load(rows + lane * plane + first) : Vector() }
-        let block = transposed16((row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7),
-                                  row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15)))
-        withUnsafeBytes(of: block) { raw in
-            let vectors = raw.baseAddress!.assumingMemoryBound(to: Vector.self)
-            for i in 0..<16 { store(vectors[i], transposed + (first + i) * 16, accumulate: false) }
-        }
-        pixel = first + 16
-    }
-}
-
-/// The 16 x 16 transpose of 16 vectors: lane j of result i is lane i of vector j. Four
-/// rounds, each splitting every pair of vectors (2k, 2k+1) into its even lanes (result k)
-/// and odd lanes (result k + 8): read as one 256-element index (vector, lane), a round
-/// rotates the index's 8 bits right by one, so four rounds swap its halves.
-@inline(__always) func transposed16(_ v: SixteenVectors) -> SixteenVectors {
-    @inline(__always) func round(_ v: SixteenVectors) -> SixteenVectors {
-        @inline(__always) func split(_ a: Vector, _ b: Vector) -> (even: Vector, odd: Vector) {
-            let both = SIMD32<Float>(lowHalf: a, highHalf: b)
-            return (both.evenHalf, both.oddHalf)
-        }
-        let p0 = split(v.0, v.1), p1 = split(v.2, v.3), p2 = split(v.4, v.5), p3 = split(v.6, v.7)
-        let p4 = split(v.8, v.9), p5 = split(v.10, v.11), p6 = split(v.12, v.13), p7 = split(v.14, v.15)
-        return (p0.even, p1.even, p2.even, p3.even, p4.even, p5.even, p6.even, p7.even,
-                p0.odd, p1.odd, p2.odd, p3.odd, p4.odd, p5.odd, p6.odd, p7.odd)
-    }
-    return round(round(round(round(v))))
+    transposeIntoLanes(transposed, rowStride: 16, outputGrad + firstChannel * g.outPixels, rowStride: g.outPixels,
+                       rows: min(16, g.outChannels - firstChannel), count: g.outPixels)
 }
 
 /// Copies the lane sums into a weight gradient [OC, C*K*K] and a bias gradient [OC].
 func unpackWeightGradientInLanes(weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
                                  sums: UnsafePointer<Float>, _ g: ConvGeometry) {
     let lc = g.laneChannels, k = g.patchSize
-    for oc in 0..<g.outChannels {
-        for p in 0..<k { weightGrad[oc * k + p] = sums[p * lc + oc] }
-        biasGrad[oc] = sums[k * lc + oc]
+    for first in stride(from: 0, to: g.outChannels, by: 16) {
+        transposeOutOfLanes(weightGrad + first * k, rowStride: k, sums + first, rowStride: lc,
+                            rows: min(16, g.outChannels - first), count: k)
     }
+    for oc in 0..<g.outChannels { biasGrad[oc] = sums[k * lc + oc] }
 }
 
 /// The same sums by the same chains, one scalar at a time: the reference the kernel is

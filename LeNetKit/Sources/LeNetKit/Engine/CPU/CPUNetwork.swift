@@ -3,9 +3,9 @@ import Foundation
 /// The CPU backend: layers over buffers allocated once for `maxBatch`, kernels in SIMD,
 /// a batch split into fixed slices across a thread pool. A training step allocates nothing.
 ///
-/// A step is one parallel region (`runRegion`): each thread takes its slices of the batch
-/// (slice s goes to thread s % threads) through every layer, forward, loss and backward,
-/// writing per-slice partials of the convolution and BatchNorm gradients; BatchNorm adds
+/// A step is one parallel region (`runRegion`): each thread gathers its slices of the batch
+/// (slice s goes to thread s % threads) and takes them through every layer, forward, loss
+/// and backward, writing per-slice partials of the convolution and BatchNorm gradients; BatchNorm adds
 /// barriers of its own for the batch statistics. Then one barrier, and the gradient
 /// tasks, dealt across the threads: sums of the slices' partials in slice order, and the
 /// fully-connected layers' weight gradients over the whole batch by blocks of output rows,
@@ -331,7 +331,7 @@ final class CPUNetwork: Network {
 
     // MARK: The parallel region
 
-    /// The parts of a step one region runs, in this order.
+    /// The parts of a step one region runs, in this order (`gather` first).
     struct RegionParts: OptionSet {
         let rawValue: Int
         /// Each slice's images and labels from the staged split (`stage`) into the input buffers.

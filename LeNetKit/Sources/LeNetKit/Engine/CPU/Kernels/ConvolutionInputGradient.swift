@@ -7,9 +7,9 @@
 /// as the lane weight gradient lays them out) and each tap's 16 channel weights in another
 /// (`laneWeights`, as `prepareChannelsInLanes` lays them out), one fused multiply-add per
 /// (output pixel, tap) adds every channel's product at once. The im2col way (Wᵀ · dOut,
-/// then `col2im`) writes and reads C*K*K floats per output pixel and computes the
-/// 16-column tiles past each row of 100; this reads nothing but dOut and the weights, and
-/// computes no product it throws away.
+/// then `col2im`) writes and reads C*K*K floats per output pixel, and its GEMM computes 112
+/// columns for conv2's 100; this reads nothing but dOut and the weights, and computes no
+/// product it throws away.
 ///
 /// Each input row is scattered into in registers: for one kernel row ki, output pixel x
 /// adds its K products to the sums of row positions x .. x+K-1 of the padded row, which is
@@ -58,6 +58,8 @@ func conv2dInputGradientInLanes(_ inputGrad: UnsafeMutablePointer<Float>, transp
                     switch blocking {
                     case .wide: sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<16)
                     case .narrow:
+                        // AVX2's 16 registers hold 8 sums (two halves each): the row in two
+                        // passes, each sum's chain the same.
                         sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<8)
                         sums.scatter(dOut, weights, lc, outWidth: ow, positions: 8..<16)
                     }
@@ -81,7 +83,8 @@ private struct RowSums {
 
     /// For each output pixel x < outWidth of one output row (`dOut`, [OW, 16]) and kernel
     /// column kj, sum x + kj += weights[kj] * dOut[x], for the sums in `positions` only.
-    /// Every index is a constant once unrolled, so the sums stay in registers.
+    /// Every index is a constant once unrolled, so the sums stay in registers. Unrolled for
+    /// `InputGradientInLanes`' shape: 12 output pixels (those past `outWidth` skipped), 5 columns.
     @inline(__always)
     mutating func scatter(_ dOut: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ lc: Int,
                           outWidth: Int, positions: Range<Int>) {

@@ -106,6 +106,7 @@ func conv2dBackwardInLanes(_ sums: UnsafeMutablePointer<Float>, inputGrad: Unsaf
                            image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
                            offsets: UnsafePointer<Int>, transposed: UnsafeMutablePointer<Float>,
                            _ g: ConvGeometry, blocking: GemmBlocking = .native) {
+    precondition(inputGrad == nil || laneWeights != nil, "the input gradient in lanes needs the lane weights")
     fillDirectSource(source, image: image, g)
     for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
         transposeToLanes(transposed, outputGrad: outputGrad, firstChannel: firstChannel, g)

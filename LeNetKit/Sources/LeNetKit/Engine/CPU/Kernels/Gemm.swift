@@ -222,8 +222,8 @@ struct MatrixResults: BroadcastResults {
 }
 
 /// B's rows contiguous: each step broadcasts one element of A against a row
-/// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators), or
-/// with `.narrow` 6 x 16 (6 vectors: 12 256-bit registers). Either way each element of C
+/// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators), 4 x 64
+/// where 4 rows or fewer are left (16), or with `.narrow` 6 x 16 (6 vectors: 12 256-bit registers). Either way each element of C
 /// is one chain of multiply-adds over k in order, whatever block computes it.
 /// A short last row block repeats its last row (computed, not stored).
 func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
@@ -247,6 +247,43 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
         @inline(__always) func aRow(_ r: Int) -> UnsafePointer<Float> { a.pointer + (i0 + min(r, rows - 1)) * ars }
         let a0 = aRow(0), a1 = aRow(1), a2 = aRow(2), a3 = aRow(3), a4 = aRow(4), a5 = aRow(5)
         var j = 0
+        // Four rows or fewer (a slice of 4 images, the last rows of a taller A): blocks of
+        // 4 x 64, as many accumulators, rather than 6-row blocks that throw a third away.
+        while wide && rows <= 4 && j + 64 <= n {
+            var c00 = Vector(), c01 = Vector(), c02 = Vector(), c03 = Vector()
+            var c10 = Vector(), c11 = Vector(), c12 = Vector(), c13 = Vector()
+            var c20 = Vector(), c21 = Vector(), c22 = Vector(), c23 = Vector()
+            var c30 = Vector(), c31 = Vector(), c32 = Vector(), c33 = Vector()
+            var ap = 0
+            for p in 0..<k {
+                let bp = b.row(p) + j
+                let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
+                var s = Vector(repeating: a0[ap])
+                c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
+                c02 = c02.addingProduct(s, b2); c03 = c03.addingProduct(s, b3)
+                s = Vector(repeating: a1[ap])
+                c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
+                c12 = c12.addingProduct(s, b2); c13 = c13.addingProduct(s, b3)
+                s = Vector(repeating: a2[ap])
+                c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
+                c22 = c22.addingProduct(s, b2); c23 = c23.addingProduct(s, b3)
+                s = Vector(repeating: a3[ap])
+                c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
+                c32 = c32.addingProduct(s, b2); c33 = c33.addingProduct(s, b3)
+                ap += acs
+            }
+            @inline(__always) func put(_ r: Int, _ v0: Vector, _ v1: Vector, _ v2: Vector, _ v3: Vector) {
+                results.store(v0, row: i0 + r, column: j, firstLane: 0)
+                results.store(v1, row: i0 + r, column: j + 16, firstLane: 0)
+                results.store(v2, row: i0 + r, column: j + 32, firstLane: 0)
+                results.store(v3, row: i0 + r, column: j + 48, firstLane: 0)
+            }
+            put(0, c00, c01, c02, c03)
+            if rows > 1 { put(1, c10, c11, c12, c13) }
+            if rows > 2 { put(2, c20, c21, c22, c23) }
+            if rows > 3 { put(3, c30, c31, c32, c33) }
+            j += 64
+        }
         while wide && j + 32 <= n {
             var c00 = Vector(), c01 = Vector(), c10 = Vector(), c11 = Vector(), c20 = Vector(), c21 = Vector()
             var c30 = Vector(), c31 = Vector(), c40 = Vector(), c41 = Vector(), c50 = Vector(), c51 = Vector()

@@ -34,6 +34,22 @@ import Testing
         }
     }
 
+    /// `kernelRows(reachingInputRow:)` is exactly the kernel rows whose output row lies
+    /// inside the output, for every input row: LeNet's shapes, random ones, and padding wider
+    /// than the kernel (kernel 1, padding 2).
+    @Test func kernelRowsAreThoseWhoseOutputRowExists() {
+        var random = TestRandom(seed: 14)
+        let shapes = Self.directShapes
+            + [ConvGeometry(inChannels: 1, outChannels: 1, height: 4, width: 4, kernel: 1, padding: 2)]
+            + Self.randomStrideOneShapes(&random, count: 40, outChannelsBelow: 3, extraHeightBelow: 6, extraWidthBelow: 3)
+        for g in shapes {
+            for y in 0..<g.height {
+                let expected = (0..<g.kernel).filter { ki in (0..<g.outHeight).contains(y + g.padding - ki) }
+                #expect(Array(g.kernelRows(reachingInputRow: y)) == expected, "\(g), input row \(y)")
+            }
+        }
+    }
+
     func convOutput(_ input: [Float], _ weight: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
         var output = [Float](repeating: 0, count: Self.images * g.outputSize)
         var columns = [Float](repeating: 0, count: Self.images * g.patchSize * g.outPixels)

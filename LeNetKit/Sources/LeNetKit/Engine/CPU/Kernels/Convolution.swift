@@ -51,6 +51,13 @@ struct ConvGeometry: Equatable, Sendable {
     var laneChannels: Int { (outChannels + 15) / 16 * 16 }
     /// `conv2dForwardChannelsInLanes`' weights and bias: [C*K*K + 1, laneChannels].
     var laneWeightsSize: Int { (patchSize + 1) * laneChannels }
+
+    /// The kernel rows ki that reach input row y at stride 1: those whose output row
+    /// y + padding - ki lies inside [0, OH). Empty when none does.
+    @inline(__always) func kernelRows(reachingInputRow y: Int) -> Range<Int> {
+        let first = max(0, y + padding - (outHeight - 1)), last = min(kernel - 1, y + padding)
+        return first..<max(first, last + 1)
+    }
 }
 
 /// Unfolds one image into columns: `columns` [C*K*K, OH*OW], row (c, ki, kj) in
@@ -197,15 +204,11 @@ func col2im(_ image: UnsafeMutablePointer<Float>, _ columns: UnsafePointer<Float
             }
             for c in 0..<g.inChannels {
                 for y in 0..<g.height {
-                    // Kernel rows that reach input row y: output row oy = y + p - ki inside [0, OH).
-                    let kiFirst = max(0, y + p - (oh - 1)), kiLast = min(k - 1, y + p)
                     var sum = Vector()
-                    if kiFirst <= kiLast {
-                        for ki in kiFirst...kiLast {
-                            let segments = columns + (c * k + ki) * k * plane + (y + p - ki) * ow + x0 + p
-                            for kj in 0..<k {
-                                sum += load(segments + kj * (plane - 1)).replacing(with: 0, where: outside[kj])
-                            }
+                    for ki in g.kernelRows(reachingInputRow: y) {
+                        let segments = columns + (c * k + ki) * k * plane + (y + p - ki) * ow + x0 + p
+                        for kj in 0..<k {
+                            sum += load(segments + kj * (plane - 1)).replacing(with: 0, where: outside[kj])
                         }
                     }
                     storeFirst(min(16, g.width - x0), of: sum, to: image + (c * g.height + y) * g.width + x0)

@@ -45,24 +45,20 @@ func conv2dInputGradientInLanes(_ inputGrad: UnsafeMutablePointer<Float>, transp
                                 laneWeights: UnsafePointer<Float>, firstChannel: Int, accumulate: Bool,
                                 _ g: ConvGeometry, blocking: GemmBlocking = .native) {
     precondition(inputGradientInLanesFits(g), "no input gradient in lanes for \(g)")
-    let k = g.kernel, oh = g.outHeight, ow = g.outWidth, p = g.padding, lc = g.laneChannels
+    let k = g.kernel, ow = g.outWidth, p = g.padding, lc = g.laneChannels
     for c in 0..<g.inChannels {
         for y in 0..<g.height {
-            // Kernel rows that reach input row y: output row y + p - ki inside [0, OH).
-            let kiFirst = max(0, y + p - (oh - 1)), kiLast = min(k - 1, y + p)
             var sums = RowSums()
-            if kiFirst <= kiLast {
-                for ki in kiFirst...kiLast {
-                    let weights = laneWeights + (c * k + ki) * k * lc + firstChannel
-                    let dOut = transposed + (y + p - ki) * ow * 16
-                    switch blocking {
-                    case .wide: sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<16)
-                    case .narrow:
-                        // AVX2's 16 registers hold 8 sums (two halves each): the row in two
-                        // passes, each sum's chain the same.
-                        sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<8)
-                        sums.scatter(dOut, weights, lc, outWidth: ow, positions: 8..<16)
-                    }
+            for ki in g.kernelRows(reachingInputRow: y) {
+                let weights = laneWeights + (c * k + ki) * k * lc + firstChannel
+                let dOut = transposed + (y + p - ki) * ow * 16
+                switch blocking {
+                case .wide: sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<16)
+                case .narrow:
+                    // AVX2's 16 registers hold 8 sums (two halves each): the row in two
+                    // passes, each sum's chain the same.
+                    sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<8)
+                    sums.scatter(dOut, weights, lc, outWidth: ow, positions: 8..<16)
                 }
             }
             // Lane a is padded position a, input pixel a - p.

@@ -112,8 +112,9 @@ import Testing
     /// against the definition, on stride-1 shapes whose products (output rows 16, 32 or
     /// more columns apart, of which the first OW are kept) hit every tile and every partial
     /// row store of both blockings, LeNet's two convolutions among them; the same for the
-    /// channels-in-lanes kernel (channel blocks of 16, blocks of 2 rows x 10 pixels; odd
-    /// heights, narrow and wide rows), plain and with its ReLU and 2x2 pooling epilogue.
+    /// channels-in-lanes kernel (channel blocks of 16, blocks of 2 rows x 10 pixels, or x 2
+    /// pixels on the narrow blocking; odd heights, narrow and wide rows), plain and with its
+    /// ReLU and 2x2 pooling epilogue.
     @Test(arguments: GemmBlocking.allCases)
     func directForwardMatchesIm2colGemmBitForBit(blocking: GemmBlocking) {
         var random = TestRandom(seed: 12)
@@ -137,16 +138,16 @@ import Testing
                                     weight: weight, bias: bias, g, blocking: blocking)
             }
             #expect(direct.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking)")
-            // The channels-in-lanes kernel (its own blocking: 2 rows x 10 pixels x 16 channels), the same way.
+            // The channels-in-lanes kernel (2 rows x 10 or 2 pixels x 16 channels), the same way.
             var inLanes = [Float](repeating: .nan, count: g.outputSize + 32)
             var laneWeights = [Float](repeating: .nan, count: g.laneWeightsSize)
             prepareChannelsInLanes(&laneWeights, weight: weight, bias: bias, g)
             source = [Float](repeating: 0, count: g.directSourceSize)
             for _ in 0..<2 {
                 conv2dForwardChannelsInLanes(output: &inLanes, image: image, source: &source, offsets: offsets,
-                                             laneWeights: laneWeights, g)
+                                             laneWeights: laneWeights, g, blocking: blocking)
             }
-            #expect(inLanes.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) in lanes")
+            #expect(inLanes.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking) in lanes")
             let inLanesUntouched = inLanes.suffix(32).allSatisfy { $0.isNaN }
             #expect(inLanesUntouched, "\(g): channels in lanes wrote past the output")
             // And with ReLU and 2x2 max pooling in its epilogue: the rectified maxima of the
@@ -166,7 +167,7 @@ import Testing
             }
             var pooled = [Float](repeating: .nan, count: expectedPool.count + 32)
             conv2dForwardChannelsInLanes(output: &pooled, image: image, source: &source, offsets: offsets,
-                                         laneWeights: laneWeights, g, rectifiedPool: true)
+                                         laneWeights: laneWeights, g, rectifiedPool: true, blocking: blocking)
             #expect(pooled.prefix(expectedPool.count).map(\.bitPattern) == expectedPool.map(\.bitPattern),
                     "\(g) in lanes, pooled")
             let pooledUntouched = pooled.suffix(32).allSatisfy { $0.isNaN }

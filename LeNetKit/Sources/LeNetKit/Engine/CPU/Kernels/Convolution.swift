@@ -313,14 +313,14 @@ func fillDirectSource(_ source: UnsafeMutablePointer<Float>, image: UnsafePointe
 
 /// Which direct forward suits a convolution on this CPU: the one that computes fewer
 /// products it throws away. `conv2dForwardDirect` computes rows of 6 channels by `pitch`
-/// columns for OW kept; `conv2dForwardChannelsInLanes` (for 32 vector registers only: its
-/// block holds 20 vectors) computes 16 channels by blocks of 2 rows x 10 pixels. LeNet's
-/// conv1 (6 channels, rows of 28 in 32) takes the first, conv2 (16 channels, 10 x 10) the second.
+/// columns for OW kept; `conv2dForwardChannelsInLanes` computes 16 channels by blocks of
+/// 2 rows x 10 pixels (x 2 pixels with `.narrow`). LeNet's conv1 (6 channels, rows of 28 in
+/// 32) takes the first, conv2 (16 channels, 10 x 10) the second.
 func directForwardPutsChannelsInLanes(_ g: ConvGeometry, blocking: GemmBlocking = .native) -> Bool {
-    guard blocking == .wide else { return false }
     let kept = Double(g.outChannels * g.outWidth)
     let byRows = kept / Double((g.outChannels + 5) / 6 * 6 * g.directPitch)
-    let width = LaneBlock.width, keptRows = Double(g.outHeight) / Double((g.outHeight + 1) / 2 * 2)
+    let width = blocking == .wide ? WideLaneRow.width : NarrowLaneRow.width
+    let keptRows = Double(g.outHeight) / Double((g.outHeight + 1) / 2 * 2)
     let byLanes = kept / Double(g.laneChannels * ((g.outWidth + width - 1) / width * width)) * keptRows
     return byLanes > byRows
 }
@@ -340,10 +340,12 @@ func prepareChannelsInLanes(_ laneWeights: UnsafeMutablePointer<Float>, weight: 
 
 /// Stride-1 forward of one image, like `conv2dForwardDirect` but with 16 output channels in
 /// a vector's lanes: each of 20 accumulators is one output pixel of a block of 2 rows x 10
-/// pixels, and each step broadcasts one input value of each of those pixels against 16
-/// channels' weights. For narrow output rows with many channels, where rows of `pitch`
-/// columns would be mostly padding; 10 is LeNet's conv2 row, so none of its products is
-/// thrown away. The same chains of multiply-adds over (c, ki, kj), then the bias: the same bits.
+/// pixels (`WideLaneRow`; with `.narrow`, 4 accumulators of 2 rows x 2 pixels, `NarrowLaneRow`,
+/// as 16 256-bit registers hold 8 of them at most), and each step broadcasts one input value
+/// of each of those pixels against 16 channels' weights. For narrow output rows with many
+/// channels, where rows of `pitch` columns would be mostly padding; LeNet's conv2 rows are
+/// 10 wide, so none of its products is thrown away. The same chains of multiply-adds over
+/// (c, ki, kj), then the bias: the same bits, on either blocking.
 ///
 /// With `rectifiedPool`, ReLU and 2x2 max pooling follow in registers, each block's 2 rows
 /// pooling to one: `output` is then [OC, OH/2, OW/2], the same bits as `maxPool2x2Forward`
@@ -352,9 +354,26 @@ func prepareChannelsInLanes(_ laneWeights: UnsafeMutablePointer<Float>, weight: 
 /// `source` and `offsets` as for `conv2dForwardDirect`; `laneWeights` from `prepareChannelsInLanes`.
 func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
                                   source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
-                                  laneWeights: UnsafePointer<Float>, _ g: ConvGeometry, rectifiedPool: Bool = false) {
+                                  laneWeights: UnsafePointer<Float>, _ g: ConvGeometry, rectifiedPool: Bool = false,
+                                  blocking: GemmBlocking = .native) {
+    switch blocking {
+    case .wide:
+        channelsInLanesForward(WideLaneRow.self, output: output, image: image, source: source, offsets: offsets,
+                               laneWeights: laneWeights, g, rectifiedPool: rectifiedPool)
+    case .narrow:
+        channelsInLanesForward(NarrowLaneRow.self, output: output, image: image, source: source, offsets: offsets,
+                               laneWeights: laneWeights, g, rectifiedPool: rectifiedPool)
+    }
+}
+
+/// `conv2dForwardChannelsInLanes` with blocks of 2 rows of `PixelRow`.
+@inline(__always)
+private func channelsInLanesForward<PixelRow: LaneRow>(_: PixelRow.Type, output: UnsafeMutablePointer<Float>,
+                                                  image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
+                                                  offsets: UnsafePointer<Int>, laneWeights: UnsafePointer<Float>,
+                                                  _ g: ConvGeometry, rectifiedPool: Bool) {
     fillDirectSource(source, image: image, g)
-    let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize, blockWidth = LaneBlock.width
+    let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize, blockWidth = PixelRow.width
     // The rows and columns computed: all of them, or those the 2x2 windows cover.
     let height = rectifiedPool ? g.outHeight / 2 * 2 : g.outHeight
     let width = rectifiedPool ? g.outWidth / 2 * 2 : g.outWidth
@@ -372,11 +391,11 @@ func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: Un
             let top = min(y, height - blockRows)
             var x = 0  // the first pixel of the rows not yet written
             while x < width {
-                // 10 pixels from `left` (even when pooling, as the width is); the last block of a
-                // row ends at its end, overlapping the one before (a row narrower than 10
-                // computes pixels past it, not stored).
+                // `blockWidth` pixels from `left` (even when pooling, as the width is); the last
+                // block of a row ends at its end, overlapping the one before (a row narrower than
+                // a block computes pixels past it, not stored).
                 let left = max(0, min(x, width - blockWidth))
-                var upper = LaneBlock(), lower = LaneBlock()
+                var upper = PixelRow(), lower = PixelRow()
                 let row = UnsafePointer(source) + top * pitch + left
                 var w = laneWeights + firstChannel
                 for p in 0..<k {
@@ -389,9 +408,9 @@ func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: Un
                 lower = lower.adding(bias)
                 // Transposed on the way out: [pixel][channel] in registers, [channel][pixel] in `output`.
                 if rectifiedPool {
-                    let windows = rectifiedWindowMaxima(upper, lower)
+                    let windows = PixelRow.rectifiedWindowMaxima(upper, lower)
                     withUnsafeBytes(of: windows) { raw in
-                        let maxima = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [5, 16]
+                        let maxima = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [width/2, 16]
                         let new = (x - left) / 2..<min(blockWidth, width - left) / 2
                         for lane in 0..<channels {
                             let out = output + (firstChannel + lane) * plane + (top / 2) * (width / 2) + left / 2
@@ -400,7 +419,7 @@ func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: Un
                     }
                 } else {
                     withUnsafeBytes(of: (upper, lower)) { raw in
-                        let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [2, 10, 16]
+                        let sums = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [2, width, 16]
                         let new = (x - left)..<min(blockWidth, width - left)
                         for r in (y - top)..<blockRows {
                             for lane in 0..<channels {
@@ -417,22 +436,51 @@ func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: Un
     }
 }
 
-/// The 5 windows of two `LaneBlock` rows, 2x2 each, rectified: lane c of window j is
-/// max(upper j*2, j*2+1; lower j*2, j*2+1; 0) for channel c, by `rectifiedWindowMax`.
-@inline(__always)
-private func rectifiedWindowMaxima(_ upper: LaneBlock, _ lower: LaneBlock) -> (Vector, Vector, Vector, Vector, Vector) {
-    let (u, l) = (upper.v, lower.v)
-    return (rectifiedWindowMax(u.0, u.1, l.0, l.1), rectifiedWindowMax(u.2, u.3, l.2, l.3),
-            rectifiedWindowMax(u.4, u.5, l.4, l.5), rectifiedWindowMax(u.6, u.7, l.6, l.7),
-            rectifiedWindowMax(u.8, u.9, l.8, l.9))
+/// One row of `conv2dForwardChannelsInLanes`' block: `width` neighbouring pixels (an even
+/// number), 16 channels each, one vector per pixel, held in registers. Its memory layout is
+/// [width, 16] (a tuple of vectors), and its windows' [width/2, 16].
+protocol LaneRow {
+    static var width: Int { get }
+    associatedtype Windows
+    init()
+    /// pixel i += q[i] * weights, for each pixel i.
+    mutating func addProducts(_ q: UnsafePointer<Float>, _ weights: Vector)
+    func adding(_ bias: Vector) -> Self
+    /// The width/2 windows of two rows, 2x2 each, rectified: lane c of window j is
+    /// max(upper j*2, j*2+1; lower j*2, j*2+1; 0) for channel c, by `rectifiedWindowMax`.
+    static func rectifiedWindowMaxima(_ upper: Self, _ lower: Self) -> Windows
 }
 
-/// One row of `conv2dForwardChannelsInLanes`' block: 10 neighbouring pixels, 16 channels each.
-struct LaneBlock {
+/// 2 pixels: 2 rows of them are 4 accumulators, 8 of AVX2's 16 registers.
+struct NarrowLaneRow: LaneRow {
+    static let width = 2
+    var v = (Vector(), Vector())
+
+    @inline(__always) mutating func addProducts(_ q: UnsafePointer<Float>, _ weights: Vector) {
+        v.0 = v.0.addingProduct(Vector(repeating: q[0]), weights)
+        v.1 = v.1.addingProduct(Vector(repeating: q[1]), weights)
+    }
+
+    @inline(__always) func adding(_ bias: Vector) -> NarrowLaneRow { NarrowLaneRow(v: (v.0 + bias, v.1 + bias)) }
+
+    @inline(__always) static func rectifiedWindowMaxima(_ upper: NarrowLaneRow, _ lower: NarrowLaneRow) -> Vector {
+        rectifiedWindowMax(upper.v.0, upper.v.1, lower.v.0, lower.v.1)
+    }
+}
+
+/// 10 pixels, LeNet's conv2 row: 2 rows of them are 20 accumulators, for 32 vector registers.
+struct WideLaneRow: LaneRow {
     static let width = 10
     var v = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
 
-    /// v.i += q[i] * weights, for each pixel i.
+    @inline(__always) static func rectifiedWindowMaxima(_ upper: WideLaneRow, _ lower: WideLaneRow)
+        -> (Vector, Vector, Vector, Vector, Vector) {
+        let (u, l) = (upper.v, lower.v)
+        return (rectifiedWindowMax(u.0, u.1, l.0, l.1), rectifiedWindowMax(u.2, u.3, l.2, l.3),
+                rectifiedWindowMax(u.4, u.5, l.4, l.5), rectifiedWindowMax(u.6, u.7, l.6, l.7),
+                rectifiedWindowMax(u.8, u.9, l.8, l.9))
+    }
+
     @inline(__always) mutating func addProducts(_ q: UnsafePointer<Float>, _ weights: Vector) {
         v.0 = v.0.addingProduct(Vector(repeating: q[0]), weights)
         v.1 = v.1.addingProduct(Vector(repeating: q[1]), weights)
@@ -446,8 +494,8 @@ struct LaneBlock {
         v.9 = v.9.addingProduct(Vector(repeating: q[9]), weights)
     }
 
-    @inline(__always) func adding(_ bias: Vector) -> LaneBlock {
-        LaneBlock(v: (v.0 + bias, v.1 + bias, v.2 + bias, v.3 + bias, v.4 + bias,
+    @inline(__always) func adding(_ bias: Vector) -> WideLaneRow {
+        WideLaneRow(v: (v.0 + bias, v.1 + bias, v.2 + bias, v.3 + bias, v.4 + bias,
                       v.5 + bias, v.6 + bias, v.7 + bias, v.8 + bias, v.9 + bias))
     }
 }

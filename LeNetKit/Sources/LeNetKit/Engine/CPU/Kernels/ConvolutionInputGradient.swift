@@ -49,17 +49,24 @@ func conv2dInputGradientInLanes(_ inputGrad: UnsafeMutablePointer<Float>, transp
     for c in 0..<g.inChannels {
         for y in 0..<g.height {
             var sums = RowSums()
-            for ki in g.kernelRows(reachingInputRow: y) {
-                let weights = laneWeights + (c * k + ki) * k * lc + firstChannel
-                let dOut = transposed + (y + p - ki) * ow * 16
-                switch blocking {
-                case .wide: sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<16)
-                case .narrow:
-                    // AVX2's 16 registers hold 8 sums (two halves each): the row in two
-                    // passes, each sum's chain the same.
-                    sums.scatter(dOut, weights, lc, outWidth: ow, positions: 0..<8)
-                    sums.scatter(dOut, weights, lc, outWidth: ow, positions: 8..<16)
+            // The sums at `positions`, over every kernel row that reaches row y.
+            @inline(__always) func scatterRows(_ positions: Range<Int>) {
+                for ki in g.kernelRows(reachingInputRow: y) {
+                    let weights = laneWeights + (c * k + ki) * k * lc + firstChannel
+                    let dOut = transposed + (y + p - ki) * ow * 16
+                    sums.scatter(dOut, weights, lc, outWidth: ow, positions: positions)
                 }
+            }
+            switch blocking {
+            case .wide: scatterRows(0..<16)
+            case .narrow:
+                // AVX2's 16 registers hold 4 sums (two halves each) beside an output pixel
+                // and a weight: the row in passes of 4 positions, each pass's sums kept in
+                // registers over all its kernel rows. Each sum's chain is the same.
+                scatterRows(0..<4)
+                scatterRows(4..<8)
+                scatterRows(8..<12)
+                scatterRows(12..<16)
             }
             // Lane a is padded position a, input pixel a - p.
             let row = horizontalSums(sums.v)

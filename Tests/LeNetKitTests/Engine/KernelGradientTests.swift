@@ -256,6 +256,29 @@ import Testing
         }
     }
 
+    /// `transposed16` on either blocking (16 x 16 rounds, or four 8 x 8 blocks): lane j of
+    /// result i is lane i of vector j, for distinct values in every lane.
+    @Test(arguments: GemmBlocking.allCases)
+    func transposed16MovesLaneIOfVectorJToLaneJOfResultI(blocking: GemmBlocking) {
+        var random = TestRandom(seed: 44)
+        let values = random.floats(256)
+        var v: SixteenVectors = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(),
+                                 Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
+        withUnsafeMutableBytes(of: &v) { raw in
+            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for i in 0..<256 { floats[i] = values[i] }
+        }
+        let result = transposed16(v, blocking: blocking)
+        withUnsafeBytes(of: result) { raw in
+            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for i in 0..<16 {
+                for j in 0..<16 {
+                    #expect(floats[i * 16 + j].bitPattern == values[j * 16 + i].bitPattern, "result \(i) lane \(j)")
+                }
+            }
+        }
+    }
+
     /// `transposeToLanes`: pixel p's lane l is channel first + l's gradient at p, zero past the
     /// channels; blocks of 16 pixels, an overlapping last block, and fewer than 16 pixels.
     /// `transposeOutOfLanes` undoes it.

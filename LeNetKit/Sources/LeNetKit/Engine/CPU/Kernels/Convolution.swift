@@ -369,9 +369,9 @@ func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: Un
 /// `conv2dForwardChannelsInLanes` with blocks of 2 rows of `PixelRow`.
 @inline(__always)
 private func channelsInLanesForward<PixelRow: LaneRow>(_: PixelRow.Type, output: UnsafeMutablePointer<Float>,
-                                                  image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
-                                                  offsets: UnsafePointer<Int>, laneWeights: UnsafePointer<Float>,
-                                                  _ g: ConvGeometry, rectifiedPool: Bool) {
+                                                       image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
+                                                       offsets: UnsafePointer<Int>, laneWeights: UnsafePointer<Float>,
+                                                       _ g: ConvGeometry, rectifiedPool: Bool) {
     fillDirectSource(source, image: image, g)
     let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize, blockWidth = PixelRow.width
     // The rows and columns computed: all of them, or those the 2x2 windows cover.
@@ -496,7 +496,7 @@ struct WideLaneRow: LaneRow {
 
     @inline(__always) func adding(_ bias: Vector) -> WideLaneRow {
         WideLaneRow(v: (v.0 + bias, v.1 + bias, v.2 + bias, v.3 + bias, v.4 + bias,
-                      v.5 + bias, v.6 + bias, v.7 + bias, v.8 + bias, v.9 + bias))
+                        v.5 + bias, v.6 + bias, v.7 + bias, v.8 + bias, v.9 + bias))
     }
 }
 

@@ -49,24 +49,37 @@ func conv2dInputGradientInLanes(_ inputGrad: UnsafeMutablePointer<Float>, transp
     for c in 0..<g.inChannels {
         for y in 0..<g.height {
             var sums = RowSums()
-            // The sums at `positions`, over every kernel row that reaches row y.
-            @inline(__always) func scatterRows(_ positions: Range<Int>) {
+            switch blocking {
+            case .wide:
                 for ki in g.kernelRows(reachingInputRow: y) {
                     let weights = laneWeights + (c * k + ki) * k * lc + firstChannel
                     let dOut = transposed + (y + p - ki) * ow * 16
-                    sums.scatter(dOut, weights, lc, outWidth: ow, positions: positions)
+                    sums.scatter(dOut, weights, lc, outWidth: ow)
                 }
-            }
-            switch blocking {
-            case .wide: scatterRows(0..<16)
             case .narrow:
-                // AVX2's 16 registers hold 4 sums (two halves each) beside an output pixel
-                // and a weight: the row in passes of 4 positions, each pass's sums kept in
-                // registers over all its kernel rows. Each sum's chain is the same.
-                scatterRows(0..<4)
-                scatterRows(4..<8)
-                scatterRows(8..<12)
-                scatterRows(12..<16)
+                // AVX2's 16 registers cannot hold 16 sums of 16 lanes (32 registers), nor the
+                // 5 weights (10) beside a few. The lanes' halves are independent until
+                // `horizontalSums` adds them, so the row in 4 passes of one half of 8
+                // positions: 8 sums, 5 weights and an output pixel in 14 registers, kept
+                // over every kernel row that reaches the row. Each sum's chain is the same.
+                let rows = g.kernelRows(reachingInputRow: y)
+                @inline(__always) func pass(lanes: Int, positions first: Int, outWidth: Int) {
+                    var half = HalfRowSums()
+                    for ki in rows {
+                        let weights = laneWeights + (c * k + ki) * k * lc + firstChannel + lanes
+                        let dOut = transposed + (y + p - ki) * ow * 16 + lanes
+                        half.scatter(dOut, weights, lc, outWidth: outWidth, positions: first)
+                    }
+                    sums.setHalf(half, lanes: lanes, positions: first)
+                }
+                @inline(__always) func passes(outWidth: Int) {
+                    pass(lanes: 0, positions: 0, outWidth: outWidth)
+                    pass(lanes: 0, positions: 8, outWidth: outWidth)
+                    pass(lanes: 8, positions: 0, outWidth: outWidth)
+                    pass(lanes: 8, positions: 8, outWidth: outWidth)
+                }
+                // conv2's rows of 10 compiled as a constant: no test per output pixel.
+                if ow == 10 { passes(outWidth: 10) } else { passes(outWidth: ow) }
             }
             // Lane a is padded position a, input pixel a - p.
             let row = horizontalSums(sums.v)
@@ -85,12 +98,11 @@ private struct RowSums {
                              Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
 
     /// For each output pixel x < outWidth of one output row (`dOut`, [OW, 16]) and kernel
-    /// column kj, sum x + kj += weights[kj] * dOut[x], for the sums in `positions` only.
-    /// Every index is a constant once unrolled, so the sums stay in registers. Unrolled for
-    /// `InputGradientInLanes`' shape: 12 output pixels (those past `outWidth` skipped), 5 columns.
+    /// column kj, sum x + kj += weights[kj] * dOut[x]. Every index is a constant once
+    /// unrolled, so the sums stay in registers. Unrolled for `InputGradientInLanes`' shape:
+    /// 12 output pixels (those past `outWidth` skipped), 5 columns.
     @inline(__always)
-    mutating func scatter(_ dOut: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ lc: Int,
-                          outWidth: Int, positions: Range<Int>) {
+    mutating func scatter(_ dOut: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ lc: Int, outWidth: Int) {
         let w0 = load(weights), w1 = load(weights + lc), w2 = load(weights + 2 * lc)
         let w3 = load(weights + 3 * lc), w4 = load(weights + 4 * lc)
         withUnsafeMutableBytes(of: &v) { raw in
@@ -99,14 +111,72 @@ private struct RowSums {
                 guard x < outWidth else { return }
                 let d = load(dOut + x * 16)
                 @inline(__always) func term(_ kj: Int, _ w: Vector) {
-                    let a = x + kj
-                    if positions.contains(a) { sums[a] = sums[a].addingProduct(w, d) }
+                    sums[x + kj] = sums[x + kj].addingProduct(w, d)
                 }
                 term(0, w0); term(1, w1); term(2, w2); term(3, w3); term(4, w4)
             }
             add(0); add(1); add(2); add(3); add(4); add(5); add(6); add(7); add(8); add(9); add(10); add(11)
         }
     }
+
+    /// Lanes `lanes ..< lanes+8` of the sums at positions `first ..< first+8`.
+    @inline(__always)
+    mutating func setHalf(_ half: HalfRowSums, lanes: Int, positions first: Int) {
+        withUnsafeMutableBytes(of: &v) { raw in
+            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            withUnsafeBytes(of: half.all) { source in
+                let halves = source.baseAddress!.assumingMemoryBound(to: SIMD8<Float>.self)
+                for i in 0..<8 {
+                    UnsafeMutableRawPointer(floats + (first + i) * 16 + lanes).storeBytes(of: halves[i], as: SIMD8<Float>.self)
+                }
+            }
+        }
+    }
+}
+
+/// Eight lanes of 8 of `RowSums`' positions: AVX2's register block (`GemmBlocking.narrow`).
+/// Eight named sums, not an indexed tuple, so that they live in registers.
+private struct HalfRowSums {
+    typealias Half = SIMD8<Float>
+    var s0 = Half(), s1 = Half(), s2 = Half(), s3 = Half(), s4 = Half(), s5 = Half(), s6 = Half(), s7 = Half()
+
+    /// Sum `a` += w * d (`a` is a constant once inlined; the switch folds away).
+    @inline(__always)
+    mutating func add(_ a: Int, _ w: Half, _ d: Half) {
+        switch a {
+        case 0: s0 = s0.addingProduct(w, d)
+        case 1: s1 = s1.addingProduct(w, d)
+        case 2: s2 = s2.addingProduct(w, d)
+        case 3: s3 = s3.addingProduct(w, d)
+        case 4: s4 = s4.addingProduct(w, d)
+        case 5: s5 = s5.addingProduct(w, d)
+        case 6: s6 = s6.addingProduct(w, d)
+        case 7: s7 = s7.addingProduct(w, d)
+        default: break
+        }
+    }
+
+    /// `RowSums.scatter` for positions `first ..< first+8` only, on the 8 lanes that `dOut`
+    /// and `weights` point to.
+    @inline(__always)
+    mutating func scatter(_ dOut: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ lc: Int,
+                          outWidth: Int, positions first: Int) {
+        @inline(__always) func load8(_ p: UnsafePointer<Float>) -> Half { UnsafeRawPointer(p).loadUnaligned(as: Half.self) }
+        let w0 = load8(weights), w1 = load8(weights + lc), w2 = load8(weights + 2 * lc)
+        let w3 = load8(weights + 3 * lc), w4 = load8(weights + 4 * lc)
+        @inline(__always) func pixel(_ x: Int) {
+            // The pixels whose terms reach these positions: x + kj in first ..< first+8.
+            guard x < outWidth && x + 4 >= first && x < first + 8 else { return }
+            let d = load8(dOut + x * 16)
+            add(x - first, w0, d); add(x + 1 - first, w1, d); add(x + 2 - first, w2, d)
+            add(x + 3 - first, w3, d); add(x + 4 - first, w4, d)
+        }
+        pixel(0); pixel(1); pixel(2); pixel(3); pixel(4); pixel(5); pixel(6); pixel(7)
+        pixel(8); pixel(9); pixel(10); pixel(11)
+    }
+
+    /// The sums in order.
+    var all: (Half, Half, Half, Half, Half, Half, Half, Half) { (s0, s1, s2, s3, s4, s5, s6, s7) }
 }
 
 /// The same sums by the same chains, one lane at a time: the reference the kernel is

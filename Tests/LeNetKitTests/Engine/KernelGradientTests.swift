@@ -133,15 +133,16 @@ import Testing
             var direct = [Float](repeating: .nan, count: g.outputSize + 32)
             var source = [Float](repeating: 0, count: g.directSourceSize)
             let offsets = directRowOffsets(g)
+            // Both read the weights transposed, then the bias (for 6 channels, A's rows adjacent).
+            var laneWeights = [Float](repeating: .nan, count: g.laneWeightsSize)
+            prepareChannelsInLanes(&laneWeights, weight: weight, bias: bias, g)
             for _ in 0..<2 {  // twice: the second call reuses the scratch as the layer does
                 conv2dForwardDirect(output: &direct, image: image, source: &source, offsets: offsets,
-                                    weight: weight, bias: bias, g, blocking: blocking)
+                                    laneWeights: laneWeights, g, blocking: blocking)
             }
             #expect(direct.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking)")
             // The channels-in-lanes kernel (2 rows x 10 or 2 pixels x 16 channels), the same way.
             var inLanes = [Float](repeating: .nan, count: g.outputSize + 32)
-            var laneWeights = [Float](repeating: .nan, count: g.laneWeightsSize)
-            prepareChannelsInLanes(&laneWeights, weight: weight, bias: bias, g)
             source = [Float](repeating: 0, count: g.directSourceSize)
             for _ in 0..<2 {
                 conv2dForwardChannelsInLanes(output: &inLanes, image: image, source: &source, offsets: offsets,

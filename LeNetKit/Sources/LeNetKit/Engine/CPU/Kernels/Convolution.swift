@@ -285,17 +285,18 @@ func directRowOffsets(_ g: ConvGeometry) -> [Int] {
 ///
 /// `source` (`g.directSourceSize` floats) must be zero when first used: only the image's
 /// place in it is written, so the border and the tail stay zero. `offsets` are
-/// `directRowOffsets(g)`.
+/// `directRowOffsets(g)`. The weights and bias are read from `laneWeights`
+/// (`prepareChannelsInLanes`): A = W stored column by column, so that the 6 output
+/// channels of a register block are side by side at each step (see `gemmBroadcastA`).
 func conv2dForwardDirect(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
                          source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
-                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                         _ g: ConvGeometry, blocking: GemmBlocking = .native) {
-    let pitch = g.directPitch
+                         laneWeights: UnsafePointer<Float>, _ g: ConvGeometry, blocking: GemmBlocking = .native) {
+    let pitch = g.directPitch, lc = g.laneChannels
     fillDirectSource(source, image: image, g)
-    gemmBroadcastA(MatrixView(weight, rows: g.outChannels, columns: g.patchSize),
+    gemmBroadcastA(MatrixView(laneWeights, rows: g.outChannels, columns: g.patchSize, rowStride: 1, columnStride: lc),
                    rows: ShiftedRows(base: source, offsets: offsets), columns: g.outHeight * pitch,
-                   results: ConvolutionOutput(output: output, bias: bias, height: g.outHeight, width: g.outWidth,
-                                              pitch: pitch),
+                   results: ConvolutionOutput(output: output, bias: laneWeights + g.patchSize * lc,
+                                              height: g.outHeight, width: g.outWidth, pitch: pitch),
                    blocking: blocking)
 }
 

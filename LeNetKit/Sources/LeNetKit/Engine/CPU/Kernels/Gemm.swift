@@ -241,9 +241,10 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
     let wide = blocking == .wide
     let m = a.rows, k = a.columns
     let ars = a.rowStride, acs = a.columnStride
-    var i0 = 0
-    while i0 < m {
-        let rows = min(6, m - i0)
+    // Rows i0 ..< i0+rows of C (rows <= 6), A's rows `ars` apart; `Block` may fix both, and
+    // its specialization then has them as constants (generic, so whether or not it is inlined).
+    func rowBlock<Block: BroadcastRowBlock>(_: Block.Type, _ i0: Int, rows anyRows: Int) {
+        let rows = Block.rows(anyRows), ars = Block.rowStride(a.rowStride)
         @inline(__always) func aRow(_ r: Int) -> UnsafePointer<Float> { a.pointer + (i0 + min(r, rows - 1)) * ars }
         let a0 = aRow(0), a1 = aRow(1), a2 = aRow(2), a3 = aRow(3), a4 = aRow(4), a5 = aRow(5)
         var j = 0
@@ -325,11 +326,13 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
                 c5 = c5.addingProduct(Vector(repeating: a5[ap]), b0)
                 ap += acs
             }
-            let tile = (c0, c1, c2, c3, c4, c5)
-            for r in 0..<rows {
-                let v = withUnsafeBytes(of: tile) { $0.load(fromByteOffset: r * MemoryLayout<Vector>.stride, as: Vector.self) }
-                results.store(v, row: i0 + r, column: j0, firstLane: firstLane)
+            // Row by row with constant indices, so that the tile stays in registers (an
+            // indexed tuple goes through memory) and `results` works out the column's
+            // place once for all six.
+            @inline(__always) func put(_ r: Int, _ v: Vector) {
+                if r < rows { results.store(v, row: i0 + r, column: j0, firstLane: firstLane) }
             }
+            put(0, c0); put(1, c1); put(2, c2); put(3, c3); put(4, c4); put(5, c5)
         }
         while j + 16 <= n {  // once after the wide blocks; every block of the narrow ones
             tile16(j, firstLane: 0)
@@ -351,8 +354,40 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
             }
             j += 1
         }
+    }
+    var i0 = 0
+    while i0 < m {
+        let rows = min(6, m - i0)
+        // Six rows of A side by side in memory (A stored column by column, rowStride 1, as
+        // a transposed operand is): each step's six elements at constant offsets from one
+        // pointer, once the constants are compiled in. Otherwise six row pointers, which
+        // AVX2's 16 general registers cannot hold beside the loop's own: they spill, and
+        // every broadcast reloads one. The same products in the same order either way.
+        if rows == 6 && ars == 1 {
+            rowBlock(SixAdjacentRows.self, i0, rows: rows)
+        } else {
+            rowBlock(AnyRows.self, i0, rows: rows)
+        }
         i0 += 6
     }
+}
+
+/// The rows of A in one block of `gemmBroadcastA`: what is known when it is compiled.
+protocol BroadcastRowBlock {
+    static func rows(_ rows: Int) -> Int
+    static func rowStride(_ rowStride: Int) -> Int
+}
+
+/// Six rows, adjacent in memory (A's rowStride 1).
+enum SixAdjacentRows: BroadcastRowBlock {
+    @inline(__always) static func rows(_: Int) -> Int { 6 }
+    @inline(__always) static func rowStride(_: Int) -> Int { 1 }
+}
+
+/// Up to six rows, any distance apart.
+enum AnyRows: BroadcastRowBlock {
+    @inline(__always) static func rows(_ rows: Int) -> Int { rows }
+    @inline(__always) static func rowStride(_ rowStride: Int) -> Int { rowStride }
 }
 
 /// A's rows and B's columns contiguous along the shared dimension: each C

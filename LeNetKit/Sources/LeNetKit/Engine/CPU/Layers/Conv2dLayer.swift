@@ -35,7 +35,7 @@ final class Conv2dLayer: Layer {
     let directOffsets: [Int]
     /// Whether evaluation uses `conv2dForwardChannelsInLanes` rather than `conv2dForwardDirect`.
     let channelsInLanes: Bool
-    let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights and bias, laid out per forward call (backward's input gradient reads them)
+    let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights transposed and bias, laid out per direct forward call (backward's input gradient reads them)
     /// Whether evaluation also does the ReLU and 2x2 max pool that follow (`rectifiedPool`),
     /// writing the pool's output [OC, OH/2, OW/2] an image; training is unchanged.
     let poolsInEvaluation: Bool
@@ -112,7 +112,7 @@ final class Conv2dLayer: Layer {
             columnGrad = inputGradientInLanes ? 0 : gradientSlices * g.columnGradScratchSize
             padded = unfolds ? batchSlices * g.paddedInputSize : 0
             directSource = direct ? batchSlices * g.directSourceSize : 0
-            laneWeights = Scratch.channelsInLanes(g) || inputGradientInLanes ? batchSlices * g.laneWeightsSize : 0
+            laneWeights = direct ? batchSlices * g.laneWeightsSize : 0
             laneSums = inLanes ? batchSlices * g.laneWeightsSize : 0
             laneTransposed = inLanes ? batchSlices * g.outPixels * 16 : 0
             pitchedGrad = withoutColumns && !inLanes ? batchSlices * g.outChannels * g.outHeight * g.directPitch : 0
@@ -150,10 +150,8 @@ final class Conv2dLayer: Layer {
         } else if Scratch.evaluatesDirectly(g) {
             let source = directSource.pointer + slice * g.directSourceSize
             let sliceWeights = laneWeights.pointer + slice * g.laneWeightsSize
-            if channelsInLanes || (training && inputGradientInLanes) {
-                // Laid out on every call: the layer cannot tell when the weights change.
-                prepareChannelsInLanes(sliceWeights, weight: weight, bias: bias, g)
-            }
+            // Laid out on every call: the layer cannot tell when the weights change.
+            prepareChannelsInLanes(sliceWeights, weight: weight, bias: bias, g)
             directOffsets.withUnsafeBufferPointer { offsets in
                 if channelsInLanes {
                     let pools = poolsInEvaluation && !training
@@ -167,8 +165,7 @@ final class Conv2dLayer: Layer {
                 } else {
                     for image in images {
                         conv2dForwardDirect(output: output + image * g.outputSize, image: input + image * g.inputSize,
-                                            source: source, offsets: offsets.baseAddress!,
-                                            weight: weight, bias: bias, g)
+                                            source: source, offsets: offsets.baseAddress!, laneWeights: sliceWeights, g)
                     }
                 }
             }

@@ -2,7 +2,7 @@
 import PackageDescription
 
 // LeNetKit, the library, in a package of its own: a package that depends on it fetches
-// swift-crypto and swift-protobuf only, not what the `lenet` command and its web server
+// swift-protobuf only, not what the `lenet` command and its web server
 // need (swift-argument-parser, Hummingbird, SwiftNIO), which the repository root's
 // Package.swift declares. SwiftPM cannot depend on a sub-folder of a repository by URL,
 // so the library is used by path: `.package(path: ".../lenet/LeNetKit")`.
@@ -35,19 +35,23 @@ let package = Package(
         .library(name: "LeNetKit", targets: ["LeNetKit"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        // MD5 of the MNIST downloads on Linux: the system's OpenSSL libcrypto, as zlib and
+        // libpng are the system's (Apple platforms have CryptoKit). swift-crypto would
+        // compile its own copy of BoringSSL, about 350 C files, in every build.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
         // Atomics and the spin-wait hint for the thread pool (C).
         .target(name: "CThreadSupport", path: "Sources/CThreadSupport"),
         .target(
             name: "LeNetKit",
             dependencies: [
                 "CZlib", "CPNG", "CThreadSupport",
-                .product(name: "Crypto", package: "swift-crypto"),
+                .target(name: "COpenSSL", condition: .when(platforms: [.linux])),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             // The ONNX schema the generated Export/ONNX/onnx.pb.swift came from (see Export/ONNX/README.md).

@@ -30,22 +30,20 @@ extract=$swift_bin/swift-symbolgraph-extract
 bin=$(swift build -c release --show-bin-path)
 [ -f "$bin/Modules/LeNetKit.swiftmodule" ] || swift build -c release
 [ -f "$bin/Modules/LeNetKit.swiftmodule" ] || { echo "build_docs: no $bin/Modules/LeNetKit.swiftmodule" >&2; exit 1; }
-checkouts=$(cd "$bin/../.." && pwd)/checkouts
 
 graphs=$out/symbol-graphs
 rm -rf "$graphs" "$out/LeNetKit.doccarchive"
 mkdir -p "$graphs"
 
-# The C modules that LeNetKit's interface reaches: zlib and libpng (LeNetKit/Sources), its
-# own C targets (CThreadSupport: the module map SwiftPM generated for its include/ folder)
-# and swift-crypto's BoringSSL, as the build found them.
+# The C modules that LeNetKit's interface reaches: zlib, libpng and libcrypto
+# (LeNetKit/Sources) and its own C targets (CThreadSupport: the module map SwiftPM
+# generated for its include/ folder), as the build found them.
 module_maps=()
 while IFS= read -r map; do module_maps+=(-Xcc "-fmodule-map-file=$map"); done < <(
     { find LeNetKit/Sources -name module.modulemap
       for include in LeNetKit/Sources/*/include; do
           [ -d "$include" ] && echo "$bin/$(basename "$(dirname "$include")").build/module.modulemap"
-      done
-      find "$checkouts/swift-crypto/Sources" -path '*/include/module.modulemap'; } 2>/dev/null | sort)
+      done; } 2>/dev/null | sort)
 
 "$extract" -module-name LeNetKit -target "$(uname -m)-unknown-linux-gnu" \
     -I "$bin/Modules" "${module_maps[@]}" \

@@ -147,7 +147,7 @@ if [ "${LENET_LIBRARY_USER_BUILD:-0}" != 1 ]; then
         || { echo "check_library_package: FAIL: no $modules/LeNetKit.swiftmodule; run the README's test command first" >&2; exit 1; }
     maps=()
     for map in .build/release/CThreadSupport.build/module.modulemap LeNetKit/Sources/CPNG/module.modulemap \
-               LeNetKit/Sources/CZlib/module.modulemap; do
+               LeNetKit/Sources/CZlib/module.modulemap LeNetKit/Sources/COpenSSL/module.modulemap; do
         [ -e "$map" ] || { echo "check_library_package: FAIL: no $map" >&2; exit 1; }
         maps+=(-Xcc "-fmodule-map-file=$repo/$map")
     done

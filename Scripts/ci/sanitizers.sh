@@ -11,7 +11,7 @@
 #   release speed. A debug build's kernels are >100x slower (a one-epoch `lenet bench`
 #   did not finish in 5 minutes), far too slow for the tests that train.
 # - Scratch paths of their own (.build-asan, .build-tsan), kept between runs: a clean
-#   build compiles every dependency (swift-crypto, NIO, Hummingbird) again with the
+#   build compiles every dependency (SwiftProtobuf, NIO, Hummingbird) again with the
 #   sanitizer, an incremental one only what changed.
 # - LENET_TEST_WORKLOAD=small (unless set otherwise): the slowest training test trains
 #   less (Tests/LeNetKitTests/Support/TestWorkload.swift).

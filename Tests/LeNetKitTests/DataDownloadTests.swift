@@ -118,4 +118,20 @@ import Testing
         }
         #expect(DataFixtures.files(in: directory + "/MNIST/raw").isEmpty)
     }
+
+    /// The MD5 the downloads are checked with (the system's libcrypto on Linux): RFC 1321's
+    /// test suite, and a buffer longer than one 64-byte block with every byte value.
+    @Test func md5MatchesRFC1321() {
+        let suite = [
+            ("", "d41d8cd98f00b204e9800998ecf8427e"),
+            ("a", "0cc175b9c0f1b6a831c399e269772661"),
+            ("abc", "900150983cd24fb0d6963f7d28e17f72"),
+            ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            ("abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"),
+            ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "d174ab98d277d9f5a5611c2c9f419d9f"),
+            (String(repeating: "1234567890", count: 8), "57edf4a22be3c955ac49da2e2107b67a"),
+        ]
+        for (text, expected) in suite { #expect(md5Hex(Array(text.utf8)) == expected, "\(text)") }
+        #expect(md5Hex((0..<256).map { UInt8($0) }) == "e2c865db4162bed963bfaa9ef6ac18f0")
+    }
 }

@@ -3,7 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Crypto
+#if canImport(CryptoKit)
+import CryptoKit
+#else
+import COpenSSL
+#endif
 
 /// Whole-file reads and atomic writes over POSIX calls, for every file the project
 /// reads or writes. Each failure is thrown as the caller's error type (`failure`
@@ -193,9 +197,22 @@ public enum LocalFile {
     public static func errnoDescription() -> String { String(cString: strerror(errno)) }
 }
 
-/// Lowercase hex MD5, as published for the MNIST files.
+/// Lowercase hex MD5, as published for the MNIST files (CryptoKit on Apple platforms,
+/// the system's libcrypto elsewhere). Empty, so that it matches no checksum, if libcrypto
+/// fails to compute it.
 func md5Hex(_ bytes: [UInt8]) -> String {
-    Insecure.MD5.hash(data: bytes).map { byte in
+    #if canImport(CryptoKit)
+    let digest = Array(Insecure.MD5.hash(data: bytes))
+    #else
+    var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+    var length: UInt32 = 0
+    let done = bytes.withUnsafeBytes { data in
+        EVP_Digest(data.baseAddress, data.count, &digest, &length, EVP_md5(), nil)
+    }
+    guard done == 1, length == 16 else { return "" }
+    digest.removeLast(digest.count - 16)
+    #endif
+    return digest.map { byte in
         let hex = String(byte, radix: 16)
         return byte < 16 ? "0" + hex : hex
     }.joined()

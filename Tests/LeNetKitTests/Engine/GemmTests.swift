@@ -82,6 +82,32 @@ import Testing
         }
     }
 
+    /// A with its rows adjacent in memory (stored transposed: the broadcast kernel's
+    /// `SixAdjacentRows` block, one pointer and constant offsets) gives the same bits as the
+    /// same A stored row by row (`AnyRows`), on either blocking: only where A is read from differs.
+    @Test(arguments: GemmBlocking.allCases)
+    func adjacentRowsOfAGiveTheSameBits(blocking: GemmBlocking) {
+        var random = TestRandom(seed: 19)
+        for (m, n, k) in [(6, 896, 25), (12, 400, 32), (120, 400, 32), (7, 50, 9), (20, 16, 1), (13, 33, 70)] {
+            let a = random.floats(m * k), b = random.floats(k * n)
+            var aT = [Float](repeating: 0, count: k * m)  // [k, m]
+            for i in 0..<m { for p in 0..<k { aT[p * m + i] = a[i * k + p] } }
+            func product(_ aView: MatrixView) -> [Float] {
+                var c = [Float](repeating: .nan, count: m * n)
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer {
+                        gemm(MutableMatrixView($0.baseAddress!, rows: m, columns: n), aView,
+                             MatrixView(bp.baseAddress!, rows: k, columns: n), accumulate: false, blocking: blocking)
+                    }
+                }
+                return c
+            }
+            let byRows = a.withUnsafeBufferPointer { product(MatrixView($0.baseAddress!, rows: m, columns: k)) }
+            let adjacent = aT.withUnsafeBufferPointer { product(MatrixView($0.baseAddress!, rows: k, columns: m).transposed) }
+            #expect(adjacent.map(\.bitPattern) == byRows.map(\.bitPattern), "m=\(m) n=\(n) k=\(k) \(blocking)")
+        }
+    }
+
     /// The 16-at-once horizontal sums that the dot-product blocks end with, against one
     /// vector at a time: the same bits, on values of mixed magnitude where another order of
     /// additions would round differently.

@@ -223,7 +223,8 @@ struct MatrixResults: BroadcastResults {
 
 /// B's rows contiguous: each step broadcasts one element of A against a row
 /// slice of B. Register block: 6 rows of C x 32 columns (12 vector accumulators), 4 x 64
-/// where 4 rows or fewer are left (16), or with `.narrow` 6 x 16 (6 vectors: 12 256-bit registers). Either way each element of C
+/// where 4 rows or fewer are left (16), or with `.narrow` 6 x 16 (6 vectors: 12 256-bit registers)
+/// and 4 x 16 where 4 rows or fewer are left. Either way each element of C
 /// is one chain of multiply-adds over k in order, whatever block computes it.
 /// A short last row block repeats its last row (computed, not stored).
 func gemmBroadcastA(_ c: MutableMatrixView, _ a: MatrixView, _ b: MatrixView, accumulate: Bool,
@@ -312,9 +313,11 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
             if rows > 5 { put(5, c50, c51) }
             j += 32
         }
-        // A 6 x 16 tile at columns j0..<j0+16, stored from lane `firstLane` on.
+        // A 6 x 16 tile (4 x 16 for `FourRows`) at columns j0..<j0+16, stored from lane
+        // `firstLane` on.
         @inline(__always) func tile16(_ j0: Int, firstLane: Int) {
             var c0 = Vector(), c1 = Vector(), c2 = Vector(), c3 = Vector(), c4 = Vector(), c5 = Vector()
+            let six = Block.tileRows == 6  // a constant in each specialization
             var ap = 0
             for p in 0..<k {
                 let b0 = load(b.row(p) + j0)
@@ -322,8 +325,10 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
                 c1 = c1.addingProduct(Vector(repeating: a1[ap]), b0)
                 c2 = c2.addingProduct(Vector(repeating: a2[ap]), b0)
                 c3 = c3.addingProduct(Vector(repeating: a3[ap]), b0)
-                c4 = c4.addingProduct(Vector(repeating: a4[ap]), b0)
-                c5 = c5.addingProduct(Vector(repeating: a5[ap]), b0)
+                if six {
+                    c4 = c4.addingProduct(Vector(repeating: a4[ap]), b0)
+                    c5 = c5.addingProduct(Vector(repeating: a5[ap]), b0)
+                }
                 ap += acs
             }
             // Row by row with constant indices, so that the tile stays in registers (an
@@ -365,6 +370,10 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
         // every broadcast reloads one. The same products in the same order either way.
         if rows == 6 && ars == 1 {
             rowBlock(SixAdjacentRows.self, i0, rows: rows)
+        } else if rows <= 4 && !wide {
+            // Four rows or fewer (a slice of 4 images' input gradient, a weight-gradient
+            // task's last rows) on AVX2: 4 x 16 tiles, not 6 x 16 tiles a third wasted.
+            rowBlock(FourRows.self, i0, rows: rows)
         } else {
             rowBlock(AnyRows.self, i0, rows: rows)
         }
@@ -376,18 +385,29 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
 protocol BroadcastRowBlock {
     static func rows(_ rows: Int) -> Int
     static func rowStride(_ rowStride: Int) -> Int
+    /// The rows a 16-column tile computes (those past `rows` repeat the last, not stored).
+    static var tileRows: Int { get }
 }
 
 /// Six rows, adjacent in memory (A's rowStride 1).
 enum SixAdjacentRows: BroadcastRowBlock {
     @inline(__always) static func rows(_: Int) -> Int { 6 }
     @inline(__always) static func rowStride(_: Int) -> Int { 1 }
+    static var tileRows: Int { 6 }
 }
 
 /// Up to six rows, any distance apart.
 enum AnyRows: BroadcastRowBlock {
     @inline(__always) static func rows(_ rows: Int) -> Int { rows }
     @inline(__always) static func rowStride(_ rowStride: Int) -> Int { rowStride }
+    static var tileRows: Int { 6 }
+}
+
+/// Up to four rows, any distance apart: tiles of 4 rows.
+enum FourRows: BroadcastRowBlock {
+    @inline(__always) static func rows(_ rows: Int) -> Int { min(rows, 4) }
+    @inline(__always) static func rowStride(_ rowStride: Int) -> Int { rowStride }
+    static var tileRows: Int { 4 }
 }
 
 /// A's rows and B's columns contiguous along the shared dimension: each C

@@ -35,15 +35,11 @@ graphs=$out/symbol-graphs
 rm -rf "$graphs" "$out/LeNetKit.doccarchive"
 mkdir -p "$graphs"
 
-# The C modules that LeNetKit's interface reaches: zlib, libpng and libcrypto
-# (LeNetKit/Sources) and its own C targets (CThreadSupport: the module map SwiftPM
-# generated for its include/ folder), as the build found them.
+# The C modules that LeNetKit's interface reaches (zlib, libpng, libcrypto and its own C
+# targets), as the build found them.
 module_maps=()
-while IFS= read -r map; do module_maps+=(-Xcc "-fmodule-map-file=$map"); done < <(
-    { find LeNetKit/Sources -name module.modulemap
-      for include in LeNetKit/Sources/*/include; do
-          [ -d "$include" ] && echo "$bin/$(basename "$(dirname "$include")").build/module.modulemap"
-      done; } 2>/dev/null | sort)
+maps=$(Scripts/ci/lenetkit_module_maps.sh "$bin")
+while IFS= read -r map; do module_maps+=(-Xcc "-fmodule-map-file=$map"); done <<< "$maps"
 
 "$extract" -module-name LeNetKit -target "$(uname -m)-unknown-linux-gnu" \
     -I "$bin/Modules" "${module_maps[@]}" \

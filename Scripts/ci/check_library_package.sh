@@ -140,17 +140,14 @@ if [ -n "$forbidden" ]; then
 fi
 
 if [ "${LENET_LIBRARY_USER_BUILD:-0}" != 1 ]; then
-    # The module LeNetKit's interface imports: its C targets' module maps (a built one for
-    # CThreadSupport, the hand-written ones of the system libraries).
+    # The module LeNetKit's interface imports: its C modules' maps (the system libraries'
+    # and its own C targets'), as the DocC build finds them.
     modules=.build/release/Modules
     [ -e "$modules/LeNetKit.swiftmodule" ] \
         || { echo "check_library_package: FAIL: no $modules/LeNetKit.swiftmodule; run the README's test command first" >&2; exit 1; }
     maps=()
-    for map in .build/release/CThreadSupport.build/module.modulemap LeNetKit/Sources/CPNG/module.modulemap \
-               LeNetKit/Sources/CZlib/module.modulemap LeNetKit/Sources/COpenSSL/module.modulemap; do
-        [ -e "$map" ] || { echo "check_library_package: FAIL: no $map" >&2; exit 1; }
-        maps+=(-Xcc "-fmodule-map-file=$repo/$map")
-    done
+    found=$("$repo/Scripts/ci/lenetkit_module_maps.sh" .build/release)
+    while IFS= read -r map; do maps+=(-Xcc "-fmodule-map-file=$map"); done <<< "$found"
     swiftc -typecheck -I "$modules" "${maps[@]}" "$package/Sources/LibraryUser/main.swift"
     echo "check_library_package: a package outside the repository resolves LeNetKit without Hummingbird, NIO or swift-argument-parser, and the README's library calls compile against it"
     exit 0

@@ -49,11 +49,15 @@ func conv2dInputGradientInLanes(_ inputGrad: UnsafeMutablePointer<Float>, transp
     for c in 0..<g.inChannels {
         for y in 0..<g.height {
             var sums = RowSums()
+            // Kernel row ki's operands for input row y, from lane `lanes` on: its 5 weights
+            // (one every lc floats) and the output row it reaches from y, [OW, 16].
+            @inline(__always) func operands(_ ki: Int, lanes: Int) -> (dOut: UnsafePointer<Float>, weights: UnsafePointer<Float>) {
+                (transposed + (y + p - ki) * ow * 16 + lanes, laneWeights + (c * k + ki) * k * lc + firstChannel + lanes)
+            }
             switch blocking {
             case .wide:
                 for ki in g.kernelRows(reachingInputRow: y) {
-                    let weights = laneWeights + (c * k + ki) * k * lc + firstChannel
-                    let dOut = transposed + (y + p - ki) * ow * 16
+                    let (dOut, weights) = operands(ki, lanes: 0)
                     sums.scatter(dOut, weights, lc, outWidth: ow)
                 }
             case .narrow:
@@ -66,8 +70,7 @@ func conv2dInputGradientInLanes(_ inputGrad: UnsafeMutablePointer<Float>, transp
                 @inline(__always) func pass(lanes: Int, positions first: Int, outWidth: Int) {
                     var half = HalfRowSums()
                     for ki in rows {
-                        let weights = laneWeights + (c * k + ki) * k * lc + firstChannel + lanes
-                        let dOut = transposed + (y + p - ki) * ow * 16 + lanes
+                        let (dOut, weights) = operands(ki, lanes: lanes)
                         half.scatter(dOut, weights, lc, outWidth: outWidth, positions: first)
                     }
                     sums.setHalf(half, lanes: lanes, positions: first)

@@ -241,7 +241,7 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
 ) {
     let wide = blocking == .wide
     let m = a.rows, k = a.columns
-    let ars = a.rowStride, acs = a.columnStride
+    let acs = a.columnStride
     // Rows i0 ..< i0+rows of C (rows <= 6), A's rows `ars` apart; `Block` may fix both, and
     // its specialization then has them as constants (generic, so whether or not it is inlined).
     func rowBlock<Block: BroadcastRowBlock>(_: Block.Type, _ i0: Int, rows anyRows: Int) {
@@ -368,7 +368,7 @@ func gemmBroadcastA<Rows: OperandRows, Results: BroadcastResults>(
         // pointer, once the constants are compiled in. Otherwise six row pointers, which
         // AVX2's 16 general registers cannot hold beside the loop's own: they spill, and
         // every broadcast reloads one. The same products in the same order either way.
-        if rows == 6 && ars == 1 {
+        if rows == 6 && a.rowStride == 1 {
             rowBlock(SixAdjacentRows.self, i0, rows: rows)
         } else if rows <= 4 && !wide {
             // Four rows or fewer (a slice of 4 images' input gradient, a weight-gradient

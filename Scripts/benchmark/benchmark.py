@@ -29,7 +29,8 @@ plain_out, _, plain_peak = timed_peak([lenet, "train", "--data-dir", data, "--no
 bn_out, _, _ = timed_peak([lenet, "train", "--model", "lenet-bn", "--data-dir", data, "--no-download"])
 plain_run, bn_run = run_time(plain_out), run_time(bn_out)
 # `lenet bench` without --threads measures 1 thread and every core, and the FMA peak on
-# 1 thread and on all of them in the same process: one JSON line per thread count.
+# 1 thread and on all of them in the same process, before and after (the higher counts; how
+# far apart the two were is `peakVariation`): one JSON line per thread count.
 bench_lines = run([lenet, "bench", "--data-dir", data, "--json"]).splitlines()
 bench = {b["threads"]: b for b in map(json.loads, bench_lines)}
 cores = max(bench)
@@ -54,7 +55,7 @@ print("| --- | --- | --- | --- |")
 print(f"| tutorial run, 8 epochs + 8 evaluations (plain) | {plain_run:.2f} s | PyTorch eager 1 thread, 8 x one epoch: {8 * torch_epoch:.1f} s | {plain_run / (8 * torch_epoch):.3f} |")
 print(f"| one epoch (train + test) | {epoch:.2f} s | PyTorch eager, preloaded tensors, 1 thread: {torch_epoch:.2f} s | {epoch / torch_epoch:.3f} |")
 print(f"| BatchNorm variant, 8 epochs | {bn_run:.2f} s | plain LeNet: {plain_run:.2f} s | {bn_run / plain_run:.2f}x |")
-print(f"| FMA peak (PeakProbe), 1 thread / {cores} threads | {peak1:.1f} / {peak_all:.1f} GFLOP/s ({peak_all / peak1:.2f}x) | | |")
+print(f"| FMA peak (PeakProbe), 1 thread / {cores} threads | {peak1:.1f} / {peak_all:.1f} GFLOP/s ({peak_all / peak1:.2f}x) | before and after the runs {every.get('peakVariation', 0):.0%} apart | |")
 for t, b in sorted(bench.items()):
     print(f"| training throughput, {t} thread(s) | {b['trainImagesPerSecond']:.0f} images/s | {b['trainFractionOfPeak']:.0%} of the {t}-thread peak | |")
 speedup = every["trainImagesPerSecond"] / one["trainImagesPerSecond"]

@@ -41,13 +41,24 @@ struct BenchCommand: ParsableCommand {
         if work.deviceChoice.kind == .cpu {
             // Without --threads: 1 thread and every core, each figure as a fraction of the FMA
             // peak measured here, on 1 thread and on all of them at once.
+            // The peak is measured before the runs and again after them: on a VM whose cores
+            // other tenants share, one measurement can catch a busy moment. The fractions are
+            // of the higher, and the table says how far apart the two were.
             let threadCounts = work.threads != nil || allThreads == 1 ? [allThreads] : [1, allThreads]
-            let cpuPeak = PeakProbe.measure(threads: allThreads)
-            probe = cpuPeak
+            let before = PeakProbe.measure(threads: allThreads)
             for threads in threadCounts {
                 reports.append(try Benchmark.run(dataset: dataset, model: model, device: .cpu(threads: threads),
                                                  batchSize: work.batchSize, inferenceBatchSize: inferenceBatchSize,
-                                                 loadSeconds: loadSeconds, probe: cpuPeak))
+                                                 loadSeconds: loadSeconds, probe: before))
+            }
+            let measurements = [before, PeakProbe.measure(threads: allThreads)]
+            let cpuPeak = PeakProbe.best(of: measurements)
+            let variation = PeakProbe.variation(of: measurements)
+            probe = cpuPeak
+            reports = reports.map { report in
+                var report = report.measured(against: cpuPeak)
+                report.peakVariation = variation
+                return report
             }
         } else {
             probe = nil
@@ -68,8 +79,12 @@ struct BenchCommand: ParsableCommand {
         func percent(_ fraction: Double?) -> String { fraction.map { String(format: " (%.0f%% of peak)", $0 * 100) } ?? "" }
         print("model \(model.rawValue), batch \(work.batchSize)")
         if let probe {
-            print(String(format: "FMA peak: %.1f GFLOP/s on 1 thread, %.1f on %d (%.2fx)", probe.singleThreadGFLOPS,
-                         probe.allThreadsGFLOPS, probe.threads, probe.speedup))
+            let variation = reports.first?.peakVariation ?? 0
+            print(String(format: "FMA peak: %.1f GFLOP/s on 1 thread, %.1f on %d (%.2fx), the higher of before and after the runs (%.0f%% apart)",
+                         probe.singleThreadGFLOPS, probe.allThreadsGFLOPS, probe.threads, probe.speedup, variation * 100))
+            if variation > 0.1 {
+                print("The machine's speed changed during the runs (other work on its cores?): each fraction of peak is uncertain by about as much.")
+            }
         }
         print(row("", \.deviceName))
         let images = ModelSummary.grouped(dataset.train.count + dataset.test.count)

@@ -23,6 +23,10 @@ public struct BenchmarkReport: Codable, Sendable {
     /// as are the fractions below: the probe measures the CPU.
     public var peakSingleThreadGFLOPS: Double?
     public var peakGFLOPS: Double?
+    /// How much the FMA peak measured before and after the figures differed
+    /// (`PeakProbe.variation`; the peak above is the higher): the fractions below are
+    /// uncertain by about as much. Nil where the peak was measured once, and on a GPU.
+    public var peakVariation: Double?
     /// Each figure's arithmetic rate as a fraction of `peakGFLOPS` (FLOP counts: `Benchmark.trainingFLOPPerImage`...).
     public var trainFractionOfPeak: Double?
     public var epochFractionOfPeak: Double?
@@ -55,11 +59,29 @@ extension BenchmarkReport {
             ("peakGFLOPS", try peakGFLOPS.map { try JSONValue($0) }),
             ("peakResidentMegabytes", try JSONValue(peakResidentMegabytes)),
             ("peakSingleThreadGFLOPS", try peakSingleThreadGFLOPS.map { try JSONValue($0) }),
+            ("peakVariation", try peakVariation.map { try JSONValue($0) }),
             ("threads", threads.map { JSONValue($0) }),
             ("trainFractionOfPeak", try trainFractionOfPeak.map { try JSONValue($0) }),
             ("trainImagesPerSecond", try JSONValue(trainImagesPerSecond)),
         ]
         return JSONWriter.text(.object(fields.compactMap { key, value in value.map { (key, $0) } }), .compact)
+    }
+
+    /// The same figures as fractions of `probe`'s peak instead of the one they were measured
+    /// against (`lenet bench` takes the higher of a peak measured before and after its runs).
+    /// A GPU's report, which has no fractions, is returned as it is.
+    public func measured(against probe: PeakProbe) -> BenchmarkReport {
+        guard let threads, let oldPeak = peakGFLOPS, oldPeak > 0 else { return self }
+        let newPeak = threads == 1 ? probe.singleThreadGFLOPS : probe.allThreadsGFLOPS
+        guard newPeak > 0 else { return self }
+        let scale = oldPeak / newPeak
+        var report = self
+        report.peakSingleThreadGFLOPS = probe.singleThreadGFLOPS
+        report.peakGFLOPS = newPeak
+        report.trainFractionOfPeak = trainFractionOfPeak.map { $0 * scale }
+        report.epochFractionOfPeak = epochFractionOfPeak.map { $0 * scale }
+        report.inferenceFractionOfPeak = inferenceFractionOfPeak.map { $0 * scale }
+        return report
     }
 }
 

@@ -45,6 +45,26 @@ public struct PeakProbe: Sendable, Codable, Equatable {
         return PeakProbe(singleThreadGFLOPS: single, allThreadsGFLOPS: threads == 1 ? single : all, threads: threads)
     }
 
+    /// The higher of each figure over measurements of the same machine at different times
+    /// (`lenet bench` measures before and after its runs): the peak it showed in that time.
+    public static func best(of probes: [PeakProbe]) -> PeakProbe {
+        precondition(!probes.isEmpty, "no measurement to take the best of")
+        return PeakProbe(singleThreadGFLOPS: probes.map(\.singleThreadGFLOPS).max()!,
+                         allThreadsGFLOPS: probes.map(\.allThreadsGFLOPS).max()!, threads: probes[0].threads)
+    }
+
+    /// How far the lowest measurement of a figure falls below the highest, as a fraction of
+    /// the highest, the larger of the two figures': 0 where the machine ran at one speed
+    /// throughout. On a VM whose cores other tenants share, it can be tens of percent, and
+    /// a fraction of the peak is uncertain by about as much.
+    public static func variation(of probes: [PeakProbe]) -> Double {
+        func spread(_ figures: [Double]) -> Double {
+            guard let high = figures.max(), let low = figures.min(), high > 0 else { return 0 }
+            return (high - low) / high
+        }
+        return max(spread(probes.map(\.singleThreadGFLOPS)), spread(probes.map(\.allThreadsGFLOPS)))
+    }
+
     /// Two loops, since the best number of independent chains depends on the vector
     /// registers: 6 chains of 16 lanes fill AVX2's 16 256-bit registers (12 accumulators)
     /// without spilling; 10 suit AVX-512's 32 (its FMA units want 8 or more in flight).

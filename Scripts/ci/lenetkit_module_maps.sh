@@ -8,8 +8,8 @@
 #
 #   Scripts/ci/lenetkit_module_maps.sh BIN_DIR      e.g. .build/release
 set -euo pipefail
+bin=$(cd "${1:?usage: lenetkit_module_maps.sh BIN_DIR}" && pwd)  # from the caller's directory
 cd "$(dirname "$0")/../.."
-bin=$(cd "${1:?usage: lenetkit_module_maps.sh BIN_DIR}" && pwd)
 {
     find "$PWD/LeNetKit/Sources" -name module.modulemap
     for include in LeNetKit/Sources/*/include; do

@@ -40,10 +40,10 @@ struct BenchCommand: ParsableCommand {
         var reports: [BenchmarkReport] = []
         if work.deviceChoice.kind == .cpu {
             // Without --threads: 1 thread and every core, each figure as a fraction of the FMA
-            // peak measured here, on 1 thread and on all of them at once.
-            // The peak is measured before the runs and again after them: on a VM whose cores
-            // other tenants share, one measurement can catch a busy moment. The fractions are
-            // of the higher, and the table says how far apart the two were.
+            // peak measured here, on 1 thread and on all of them at once. The peak is measured
+            // before the runs and again after them, since on a VM whose cores other tenants
+            // share one measurement can catch a busy moment: the fractions are of the higher,
+            // and the table says how far apart the two were.
             let threadCounts = work.threads != nil || allThreads == 1 ? [allThreads] : [1, allThreads]
             let before = PeakProbe.measure(threads: allThreads)
             for threads in threadCounts {

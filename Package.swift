@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // The `lenet` command (and its web server), the examples and the tests. The library they
@@ -26,9 +26,13 @@ let package = Package(
         .package(path: "LeNetKit"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The tests read the ONNX export with the library's own protobuf package.
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // No optional traits, here as in LeNetKit/Package.swift (which says why).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
         // `lenet serve` only (the library does not depend on it).
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Without its default traits (swift-configuration support, full Foundation), which
+        // `lenet serve` does not use; enabled, they too were passed in a changing order and
+        // made each build compile Hummingbird's modules again.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: []),
     ],
     targets: [
         .executableTarget(

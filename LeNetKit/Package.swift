@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // LeNetKit, the library, in a package of its own: a package that depends on it fetches
@@ -35,7 +35,11 @@ let package = Package(
         .library(name: "LeNetKit", targets: ["LeNetKit"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // None of swift-protobuf's optional traits: the ONNX export needs neither, and SwiftPM
+        // passes two or more enabled traits to the compiler in an order that changes from one
+        // invocation to the next, so every `swift build` or `swift test` had an even chance
+        // of compiling the whole module again (about a minute).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),

@@ -21,6 +21,8 @@ import Testing
         ConvGeometry(inChannels: 6, outChannels: 16, height: 14, width: 14, kernel: 5),
         ConvGeometry(inChannels: 2, outChannels: 1, height: 3, width: 3, kernel: 3, padding: 1),
         ConvGeometry(inChannels: 1, outChannels: 7, height: 5, width: 40, kernel: 1),
+        // Fewer output pixels than a block of the channels-in-lanes forward has, and two groups of 16 channels.
+        ConvGeometry(inChannels: 3, outChannels: 20, height: 2, width: 2, kernel: 1),
     ]
 
     /// `count` random stride-1 shapes: kernels 1-5, padding 0-2, 1-4 input channels.
@@ -112,9 +114,9 @@ import Testing
     /// against the definition, on stride-1 shapes whose products (output rows 16, 32 or
     /// more columns apart, of which the first OW are kept) hit every tile and every partial
     /// row store of both blockings, LeNet's two convolutions among them; the same for the
-    /// channels-in-lanes kernel (channel blocks of 16, blocks of 2 rows x 10 pixels, or x 2
-    /// pixels on the narrow blocking; odd heights, narrow and wide rows), plain and with its
-    /// ReLU and 2x2 pooling epilogue.
+    /// channels-in-lanes kernel (channel blocks of 16; blocks of 2 rows x 10 pixels, or of 6
+    /// pixels in reading order across row breaks on the narrow blocking; odd heights, narrow
+    /// and wide rows, fewer pixels than a block), plain and with its ReLU and 2x2 pooling epilogue.
     @Test(arguments: GemmBlocking.allCases)
     func directForwardMatchesIm2colGemmBitForBit(blocking: GemmBlocking) {
         var random = TestRandom(seed: 12)
@@ -141,12 +143,14 @@ import Testing
                                     laneWeights: laneWeights, g, blocking: blocking)
             }
             #expect(direct.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking)")
-            // The channels-in-lanes kernel (2 rows x 10 or 2 pixels x 16 channels), the same way.
+            // The channels-in-lanes kernel (2 rows x 10 or 6 pixels x 16 channels), the same way;
+            // its scratch starts as garbage, as the layer's does after another image.
             var inLanes = [Float](repeating: .nan, count: g.outputSize + 32)
+            var scratch = [Float](repeating: .nan, count: g.laneOutputSize)
             source = [Float](repeating: 0, count: g.directSourceSize)
             for _ in 0..<2 {
                 conv2dForwardChannelsInLanes(output: &inLanes, image: image, source: &source, offsets: offsets,
-                                             laneWeights: laneWeights, g, blocking: blocking)
+                                             laneWeights: laneWeights, scratch: &scratch, g, blocking: blocking)
             }
             #expect(inLanes.prefix(g.outputSize).map(\.bitPattern) == viaColumns.map(\.bitPattern), "\(g) \(blocking) in lanes")
             let inLanesUntouched = inLanes.suffix(32).allSatisfy { $0.isNaN }
@@ -168,7 +172,8 @@ import Testing
             }
             var pooled = [Float](repeating: .nan, count: expectedPool.count + 32)
             conv2dForwardChannelsInLanes(output: &pooled, image: image, source: &source, offsets: offsets,
-                                         laneWeights: laneWeights, g, rectifiedPool: true, blocking: blocking)
+                                         laneWeights: laneWeights, scratch: &scratch, g, rectifiedPool: true,
+                                         blocking: blocking)
             #expect(pooled.prefix(expectedPool.count).map(\.bitPattern) == expectedPool.map(\.bitPattern),
                     "\(g) in lanes, pooled")
             let pooledUntouched = pooled.suffix(32).allSatisfy { $0.isNaN }

@@ -51,6 +51,9 @@ struct ConvGeometry: Equatable, Sendable {
     var laneChannels: Int { (outChannels + 15) / 16 * 16 }
     /// `conv2dForwardChannelsInLanes`' weights and bias: [C*K*K + 1, laneChannels].
     var laneWeightsSize: Int { (patchSize + 1) * laneChannels }
+    /// `conv2dForwardChannelsInLanes`' scratch for 16 channels of one image: their sums
+    /// [max(OH*OW, 6), 16], then their pooled windows [OH/2 * OW/2, 16].
+    var laneOutputSize: Int { (max(outPixels, FlatPixelBlock.pixels) + (outHeight / 2) * (outWidth / 2)) * 16 }
 
     /// The kernel rows ki that reach input row y at stride 1: those whose output row
     /// y + padding - ki lies inside [0, OH). Empty when none does.
@@ -315,14 +318,21 @@ func fillDirectSource(_ source: UnsafeMutablePointer<Float>, image: UnsafePointe
 /// Which direct forward suits a convolution on this CPU: the one that computes fewer
 /// products it throws away. `conv2dForwardDirect` computes rows of 6 channels by `pitch`
 /// columns for OW kept; `conv2dForwardChannelsInLanes` computes 16 channels by blocks of
-/// 2 rows x 10 pixels (x 2 pixels with `.narrow`). LeNet's conv1 (6 channels, rows of 28 in
-/// 32) takes the first, conv2 (16 channels, 10 x 10) the second.
+/// 2 rows x 10 pixels (`.wide`) or of 6 pixels in reading order (`.narrow`). LeNet's conv1
+/// (6 channels, rows of 28 in 32) takes the first, conv2 (16 channels, 10 x 10) the second.
 func directForwardPutsChannelsInLanes(_ g: ConvGeometry, blocking: GemmBlocking = .native) -> Bool {
     let kept = Double(g.outChannels * g.outWidth)
     let byRows = kept / Double((g.outChannels + 5) / 6 * 6 * g.directPitch)
-    let width = blocking == .wide ? WideLaneRow.width : NarrowLaneRow.width
-    let keptRows = Double(g.outHeight) / Double((g.outHeight + 1) / 2 * 2)
-    let byLanes = kept / Double(g.laneChannels * ((g.outWidth + width - 1) / width * width)) * keptRows
+    let channelsKept = Double(g.outChannels) / Double(g.laneChannels)
+    let byLanes: Double
+    switch blocking {
+    case .wide:
+        let width = WideLaneRow.width
+        let keptRows = Double(g.outHeight) / Double((g.outHeight + 1) / 2 * 2)
+        byLanes = channelsKept * Double(g.outWidth) / Double((g.outWidth + width - 1) / width * width) * keptRows
+    case .narrow:
+        byLanes = channelsKept * Double(g.outPixels) / Double(max(g.outPixels, FlatPixelBlock.pixels))
+    }
     return byLanes > byRows
 }
 
@@ -340,41 +350,44 @@ func prepareChannelsInLanes(_ laneWeights: UnsafeMutablePointer<Float>, weight: 
 }
 
 /// Stride-1 forward of one image, like `conv2dForwardDirect` but with 16 output channels in
-/// a vector's lanes: each of 20 accumulators is one output pixel of a block of 2 rows x 10
-/// pixels (`WideLaneRow`; with `.narrow`, 4 accumulators of 2 rows x 2 pixels, `NarrowLaneRow`,
-/// as 16 256-bit registers hold 8 of them at most), and each step broadcasts one input value
-/// of each of those pixels against 16 channels' weights. For narrow output rows with many
-/// channels, where rows of `pitch` columns would be mostly padding; LeNet's conv2 rows are
-/// 10 wide, so none of its products is thrown away. The same chains of multiply-adds over
-/// (c, ki, kj), then the bias: the same bits, on either blocking.
+/// a vector's lanes: each accumulator is one output pixel's 16 channels, and each step
+/// broadcasts one input value of each of the block's pixels against 16 channels' weights.
+/// For narrow output rows with many channels, where rows of `pitch` columns would be mostly
+/// padding. Two blockings, by the vector registers:
+/// - `.wide` (32 registers): blocks of 2 rows x 10 pixels, 20 accumulators (`WideLaneRow`),
+///   LeNet's conv2 rows exactly, written to `output` from registers;
+/// - `.narrow` (AVX2's 16 256-bit registers): blocks of 6 pixels in reading order, wherever
+///   the rows break (`FlatPixelBlock`), 12 registers of sums; they go to `scratch` as
+///   [pixel, 16] and come out of the lanes once per 16 channels.
+/// None of LeNet's conv2 products is thrown away either way. The same chains of
+/// multiply-adds over (c, ki, kj), then the bias: the same bits, on either blocking.
 ///
-/// With `rectifiedPool`, ReLU and 2x2 max pooling follow in registers, each block's 2 rows
-/// pooling to one: `output` is then [OC, OH/2, OW/2], the same bits as `maxPool2x2Forward`
-/// with `rectify` of the plain output, without writing and reading that output.
+/// With `rectifiedPool`, ReLU and 2x2 max pooling follow before anything is written:
+/// `output` is then [OC, OH/2, OW/2], the same bits as `maxPool2x2Forward` with `rectify`
+/// of the plain output, without writing and reading that output.
 ///
-/// `source` and `offsets` as for `conv2dForwardDirect`; `laneWeights` from `prepareChannelsInLanes`.
+/// `source` and `offsets` as for `conv2dForwardDirect`; `laneWeights` from
+/// `prepareChannelsInLanes`; `scratch` is `g.laneOutputSize` floats (`.narrow` only).
 func conv2dForwardChannelsInLanes(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
                                   source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
-                                  laneWeights: UnsafePointer<Float>, _ g: ConvGeometry, rectifiedPool: Bool = false,
-                                  blocking: GemmBlocking = .native) {
+                                  laneWeights: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                  _ g: ConvGeometry, rectifiedPool: Bool = false, blocking: GemmBlocking = .native) {
+    fillDirectSource(source, image: image, g)
     switch blocking {
     case .wide:
-        channelsInLanesForward(WideLaneRow.self, output: output, image: image, source: source, offsets: offsets,
-                               laneWeights: laneWeights, g, rectifiedPool: rectifiedPool)
+        rowBlocksForward(output: output, source: source, offsets: offsets, laneWeights: laneWeights, g,
+                         rectifiedPool: rectifiedPool)
     case .narrow:
-        channelsInLanesForward(NarrowLaneRow.self, output: output, image: image, source: source, offsets: offsets,
-                               laneWeights: laneWeights, g, rectifiedPool: rectifiedPool)
+        flatBlocksForward(output: output, source: source, offsets: offsets, laneWeights: laneWeights,
+                          scratch: scratch, g, rectifiedPool: rectifiedPool)
     }
 }
 
-/// `conv2dForwardChannelsInLanes` with blocks of 2 rows of `PixelRow`.
-@inline(__always)
-private func channelsInLanesForward<PixelRow: LaneRow>(_: PixelRow.Type, output: UnsafeMutablePointer<Float>,
-                                                       image: UnsafePointer<Float>, source: UnsafeMutablePointer<Float>,
-                                                       offsets: UnsafePointer<Int>, laneWeights: UnsafePointer<Float>,
-                                                       _ g: ConvGeometry, rectifiedPool: Bool) {
-    fillDirectSource(source, image: image, g)
-    let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize, blockWidth = PixelRow.width
+/// `conv2dForwardChannelsInLanes` in blocks of 2 rows of `WideLaneRow`.
+private func rowBlocksForward(output: UnsafeMutablePointer<Float>, source: UnsafeMutablePointer<Float>,
+                              offsets: UnsafePointer<Int>, laneWeights: UnsafePointer<Float>,
+                              _ g: ConvGeometry, rectifiedPool: Bool) {
+    let pitch = g.directPitch, lc = g.laneChannels, k = g.patchSize, blockWidth = WideLaneRow.width
     // The rows and columns computed: all of them, or those the 2x2 windows cover.
     let height = rectifiedPool ? g.outHeight / 2 * 2 : g.outHeight
     let width = rectifiedPool ? g.outWidth / 2 * 2 : g.outWidth
@@ -396,7 +409,7 @@ private func channelsInLanesForward<PixelRow: LaneRow>(_: PixelRow.Type, output:
                 // block of a row ends at its end, overlapping the one before (a row narrower than
                 // a block computes pixels past it, not stored).
                 let left = max(0, min(x, width - blockWidth))
-                var upper = PixelRow(), lower = PixelRow()
+                var upper = WideLaneRow(), lower = WideLaneRow()
                 let row = UnsafePointer(source) + top * pitch + left
                 var w = laneWeights + firstChannel
                 for p in 0..<k {
@@ -409,7 +422,7 @@ private func channelsInLanesForward<PixelRow: LaneRow>(_: PixelRow.Type, output:
                 lower = lower.adding(bias)
                 // Transposed on the way out: [pixel][channel] in registers, [channel][pixel] in `output`.
                 if rectifiedPool {
-                    let windows = PixelRow.rectifiedWindowMaxima(upper, lower)
+                    let windows = WideLaneRow.rectifiedWindowMaxima(upper, lower)
                     withUnsafeBytes(of: windows) { raw in
                         let maxima = raw.baseAddress!.assumingMemoryBound(to: Float.self)  // [width/2, 16]
                         let new = (x - left) / 2..<min(blockWidth, width - left) / 2
@@ -437,43 +450,16 @@ private func channelsInLanesForward<PixelRow: LaneRow>(_: PixelRow.Type, output:
     }
 }
 
-/// One row of `conv2dForwardChannelsInLanes`' block: `width` neighbouring pixels (an even
-/// number), 16 channels each, one vector per pixel, held in registers. Its memory layout is
-/// [width, 16] (a tuple of vectors), and its windows' [width/2, 16].
-protocol LaneRow {
-    static var width: Int { get }
-    associatedtype Windows
-    init()
-    /// pixel i += q[i] * weights, for each pixel i.
-    mutating func addProducts(_ q: UnsafePointer<Float>, _ weights: Vector)
-    func adding(_ bias: Vector) -> Self
-    /// The width/2 windows of two rows, 2x2 each, rectified: lane c of window j is
-    /// max(upper j*2, j*2+1; lower j*2, j*2+1; 0) for channel c, by `rectifiedWindowMax`.
-    static func rectifiedWindowMaxima(_ upper: Self, _ lower: Self) -> Windows
-}
-
-/// 2 pixels: 2 rows of them are 4 accumulators, 8 of AVX2's 16 registers.
-struct NarrowLaneRow: LaneRow {
-    static let width = 2
-    var v = (Vector(), Vector())
-
-    @inline(__always) mutating func addProducts(_ q: UnsafePointer<Float>, _ weights: Vector) {
-        v.0 = v.0.addingProduct(Vector(repeating: q[0]), weights)
-        v.1 = v.1.addingProduct(Vector(repeating: q[1]), weights)
-    }
-
-    @inline(__always) func adding(_ bias: Vector) -> NarrowLaneRow { NarrowLaneRow(v: (v.0 + bias, v.1 + bias)) }
-
-    @inline(__always) static func rectifiedWindowMaxima(_ upper: NarrowLaneRow, _ lower: NarrowLaneRow) -> Vector {
-        rectifiedWindowMax(upper.v.0, upper.v.1, lower.v.0, lower.v.1)
-    }
-}
-
-/// 10 pixels, LeNet's conv2 row: 2 rows of them are 20 accumulators, for 32 vector registers.
-struct WideLaneRow: LaneRow {
+/// One row of `rowBlocksForward`'s block: 10 neighbouring pixels, LeNet's conv2 row, 16
+/// channels each, one vector per pixel, held in registers: 2 rows of them are 20
+/// accumulators, for 32 vector registers. Its memory layout is [10, 16] (a tuple of
+/// vectors), and its windows' [5, 16].
+struct WideLaneRow {
     static let width = 10
     var v = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
 
+    /// The 5 windows of two rows, 2x2 each, rectified: lane c of window j is
+    /// max(upper j*2, j*2+1; lower j*2, j*2+1; 0) for channel c, by `rectifiedWindowMax`.
     @inline(__always) static func rectifiedWindowMaxima(_ upper: WideLaneRow, _ lower: WideLaneRow)
         -> (Vector, Vector, Vector, Vector, Vector) {
         let (u, l) = (upper.v, lower.v)
@@ -482,6 +468,7 @@ struct WideLaneRow: LaneRow {
                 rectifiedWindowMax(u.8, u.9, l.8, l.9))
     }
 
+    /// pixel i += q[i] * weights, for each pixel i.
     @inline(__always) mutating func addProducts(_ q: UnsafePointer<Float>, _ weights: Vector) {
         v.0 = v.0.addingProduct(Vector(repeating: q[0]), weights)
         v.1 = v.1.addingProduct(Vector(repeating: q[1]), weights)
@@ -498,6 +485,111 @@ struct WideLaneRow: LaneRow {
     @inline(__always) func adding(_ bias: Vector) -> WideLaneRow {
         WideLaneRow(v: (v.0 + bias, v.1 + bias, v.2 + bias, v.3 + bias, v.4 + bias,
                         v.5 + bias, v.6 + bias, v.7 + bias, v.8 + bias, v.9 + bias))
+    }
+}
+
+/// `conv2dForwardChannelsInLanes` in blocks of 6 pixels in reading order (`FlatPixelBlock`):
+/// each group of 16 channels' sums go to `scratch` [pixels, 16], then through the window
+/// maxima (pooling) into `scratch`'s second part, and out of the lanes into `output`.
+private func flatBlocksForward(output: UnsafeMutablePointer<Float>, source: UnsafeMutablePointer<Float>,
+                               offsets: UnsafePointer<Int>, laneWeights: UnsafePointer<Float>,
+                               scratch: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rectifiedPool: Bool) {
+    let lc = g.laneChannels, k = g.patchSize, pixels = g.outPixels, width = g.outWidth
+    let sums = scratch  // [max(pixels, 6), 16]
+    for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
+        let channels = min(16, g.outChannels - firstChannel)
+        let bias = load(laneWeights + k * lc + firstChannel)
+        var next = 0  // the first pixel not yet computed
+        while next < pixels {
+            // The last block ends at the last pixel, overlapping the one before (the same
+            // values again); fewer than 6 pixels in all repeat the last one.
+            let first = max(0, min(next, pixels - FlatPixelBlock.pixels))
+            let block = FlatPixelBlock(first: first, g)
+            let s = block.sums(UnsafePointer(source), offsets: offsets, weights: laneWeights + firstChannel,
+                               rowStride: lc, count: k)
+            let out = sums + first * 16
+            store(s.0 + bias, out, accumulate: false)
+            store(s.1 + bias, out + 16, accumulate: false)
+            store(s.2 + bias, out + 32, accumulate: false)
+            store(s.3 + bias, out + 48, accumulate: false)
+            store(s.4 + bias, out + 64, accumulate: false)
+            store(s.5 + bias, out + 80, accumulate: false)
+            next = first + FlatPixelBlock.pixels
+        }
+        if rectifiedPool {
+            let pooledWidth = width / 2, windows = (g.outHeight / 2) * pooledWidth
+            let maxima = scratch + max(pixels, FlatPixelBlock.pixels) * 16  // [windows, 16]
+            for window in 0..<windows {
+                let wy = window / pooledWidth, wx = window - wy * pooledWidth
+                let top = sums + (2 * wy * width + 2 * wx) * 16, bottom = top + width * 16
+                store(rectifiedWindowMax(load(top), load(top + 16), load(bottom), load(bottom + 16)),
+                      maxima + window * 16, accumulate: false)
+            }
+            transposeOutOfLanes(output + firstChannel * windows, rowStride: windows, maxima, rowStride: 16,
+                                rows: channels, count: windows)
+        } else {
+            transposeOutOfLanes(output + firstChannel * pixels, rowStride: pixels, sums, rowStride: 16,
+                                rows: channels, count: pixels)
+        }
+    }
+}
+
+/// 6 output pixels in reading order, from `first` (the last one repeated where the image
+/// has fewer), and where each reads the direct forward's source: at `start` + `offsets.j`,
+/// then a kernel position's offset. Six pixels of 16 channels are 12 of AVX2's 16
+/// registers, enough chains to keep both FMA units busy (2 rows x 2 pixels, 8, were not),
+/// with 2 for the weights and 1 for the broadcast. The six offsets are loop-invariant
+/// index registers, so a block reads across a row break as cheaply as along a row, and
+/// the rows of any width are blocked without waste.
+struct FlatPixelBlock {
+    static let pixels = 6
+    let start: Int
+    let offsets: (Int, Int, Int, Int, Int, Int)
+
+    init(first: Int, _ g: ConvGeometry) {
+        let width = g.outWidth, pitch = g.directPitch, last = g.outPixels - 1
+        var pixel = first, y = first / width, x = first - y * width
+        let start = y * pitch + x
+        // The next pixel's offset from the first (the last pixel's again at the end), stepping
+        // along the row and on to the next one rather than dividing for each.
+        func next() -> Int {
+            if pixel < last {
+                pixel += 1
+                x += 1
+                if x == width { (x, y) = (0, y + 1) }
+            }
+            return y * pitch + x - start
+        }
+        self.start = start
+        offsets = (0, next(), next(), next(), next(), next())
+    }
+
+    /// Pixel j's sum over p in 0..<count of source[start + offsets.j + rowOffsets[p]] * weights row p
+    /// (rows `rowStride` apart), one chain per pixel in the order of p.
+    ///
+    /// Compiled for size, which keeps LLVM from unrolling the loop: unrolled by 2 (as it is
+    /// at -O, with the frame pointer SwiftPM keeps), the next step's broadcasts are loaded
+    /// early and 12 sums, 2 weights and 12 broadcasts cannot share 16 registers, so the sums
+    /// went through the stack at every step. Not inlined, so that the attribute holds (a call
+    /// per 6 x 150 x 16 multiply-adds costs nothing).
+    @inline(never) @_optimize(size)
+    func sums(_ source: UnsafePointer<Float>, offsets rowOffsets: UnsafePointer<Int>, weights: UnsafePointer<Float>,
+              rowStride: Int, count: Int) -> (Vector, Vector, Vector, Vector, Vector, Vector) {
+        let (o0, o1, o2, o3, o4, o5) = offsets
+        let block = source + start
+        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector(), a4 = Vector(), a5 = Vector()
+        var w = weights
+        for p in 0..<count {
+            let ws = load(w), q = block + rowOffsets[p]
+            a0 = a0.addingProduct(Vector(repeating: q[o0]), ws)
+            a1 = a1.addingProduct(Vector(repeating: q[o1]), ws)
+            a2 = a2.addingProduct(Vector(repeating: q[o2]), ws)
+            a3 = a3.addingProduct(Vector(repeating: q[o3]), ws)
+            a4 = a4.addingProduct(Vector(repeating: q[o4]), ws)
+            a5 = a5.addingProduct(Vector(repeating: q[o5]), ws)
+            w += rowStride
+        }
+        return (a0, a1, a2, a3, a4, a5)
     }
 }
 

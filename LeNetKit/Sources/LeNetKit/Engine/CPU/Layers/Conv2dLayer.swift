@@ -36,6 +36,7 @@ final class Conv2dLayer: Layer {
     /// Whether evaluation uses `conv2dForwardChannelsInLanes` rather than `conv2dForwardDirect`.
     let channelsInLanes: Bool
     let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights transposed and bias, laid out per direct forward call (backward's input gradient reads them)
+    let laneOutput: FloatBuffer      // [batchSlices, laneOutputSize] the channels-in-lanes forward's sums and windows, 16 channels of an image (empty without it)
     /// Whether evaluation also does the ReLU and 2x2 max pool that follow (`rectifiedPool`),
     /// writing the pool's output [OC, OH/2, OW/2] an image; training is unchanged.
     let poolsInEvaluation: Bool
@@ -68,6 +69,7 @@ final class Conv2dLayer: Layer {
         directOffsets = Scratch.evaluatesDirectly(geometry) ? directRowOffsets(geometry) : []
         channelsInLanes = Scratch.channelsInLanes(geometry)
         laneWeights = FloatBuffer(count: sizes.laneWeights)
+        laneOutput = FloatBuffer(count: sizes.laneOutput)
         self.poolsInEvaluation = poolsInEvaluation
         trainsWithoutColumns = trainable && Scratch.evaluatesDirectly(geometry)
         trainsInLanes = trainsWithoutColumns && Scratch.trainsInLanes(geometry)
@@ -80,7 +82,7 @@ final class Conv2dLayer: Layer {
     /// The scratch a layer allocates, in floats: what `init` allocates and `CPUNetwork.plannedBytes` counts.
     /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
     struct Scratch {
-        let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource, laneWeights: Int
+        let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource, laneWeights, laneOutput: Int
         let laneSums, laneTransposed, pitchedGrad: Int
 
         /// Whether evaluation reads images in place (a direct forward) rather than unfolding them.
@@ -113,14 +115,15 @@ final class Conv2dLayer: Layer {
             padded = unfolds ? batchSlices * g.paddedInputSize : 0
             directSource = direct ? batchSlices * g.directSourceSize : 0
             laneWeights = direct ? batchSlices * g.laneWeightsSize : 0
+            laneOutput = Scratch.channelsInLanes(g) ? batchSlices * g.laneOutputSize : 0
             laneSums = inLanes ? batchSlices * g.laneWeightsSize : 0
             laneTransposed = inLanes ? batchSlices * g.outPixels * 16 : 0
             pitchedGrad = withoutColumns && !inLanes ? batchSlices * g.outChannels * g.outHeight * g.directPitch : 0
         }
 
         var floats: Int {
-            columns + outputGradRows + columnGrad + padded + directSource + laneWeights + laneSums + laneTransposed
-                + pitchedGrad
+            columns + outputGradRows + columnGrad + padded + directSource + laneWeights + laneOutput + laneSums
+                + laneTransposed + pitchedGrad
         }
     }
 
@@ -156,11 +159,12 @@ final class Conv2dLayer: Layer {
                 if channelsInLanes {
                     let pools = poolsInEvaluation && !training
                     let outputSize = pools ? g.outChannels * (g.outHeight / 2) * (g.outWidth / 2) : g.outputSize
+                    let scratch = laneOutput.pointer + slice * g.laneOutputSize
                     for image in images {
                         conv2dForwardChannelsInLanes(output: output + image * outputSize,
                                                      image: input + image * g.inputSize, source: source,
-                                                     offsets: offsets.baseAddress!, laneWeights: sliceWeights, g,
-                                                     rectifiedPool: pools)
+                                                     offsets: offsets.baseAddress!, laneWeights: sliceWeights,
+                                                     scratch: scratch, g, rectifiedPool: pools)
                     }
                 } else {
                     for image in images {

@@ -178,6 +178,15 @@ import Testing
                     "\(g) in lanes, pooled")
             let pooledUntouched = pooled.suffix(32).allSatisfy { $0.isNaN }
             #expect(pooledUntouched, "\(g): the pooled forward wrote past its output")
+            // The rows-of-6-channels forward, pooled the same way; its pending rows start as garbage.
+            var directPooled = [Float](repeating: .nan, count: expectedPool.count + 32)
+            var pending = [Float](repeating: .nan, count: g.directPendingSize)
+            conv2dForwardDirect(output: &directPooled, image: image, source: &source, offsets: offsets,
+                                laneWeights: laneWeights, g, rectifiedPoolPending: &pending, blocking: blocking)
+            #expect(directPooled.prefix(expectedPool.count).map(\.bitPattern) == expectedPool.map(\.bitPattern),
+                    "\(g) \(blocking) direct, pooled")
+            let directPooledUntouched = directPooled.suffix(32).allSatisfy { $0.isNaN }
+            #expect(directPooledUntouched, "\(g): the pooled direct forward wrote past its output")
             let untouched = direct.suffix(32).allSatisfy { $0.isNaN }
             #expect(untouched, "\(g) \(blocking): wrote past the output")
             var reference = [Float](repeating: 0, count: g.outputSize)

@@ -121,8 +121,8 @@ import Testing
     }
 
     /// Plain LeNet has no Dropout or BatchNorm, so its training forward (columns and GEMM,
-    /// every layer in turn) and its evaluation forward (images read in place, conv2 doing
-    /// its ReLU and pool in registers, layers skipped) compute the same function: the same
+    /// every layer in turn) and its evaluation forward (images read in place, each convolution
+    /// doing the ReLU and pool after it as it stores its sums, layers skipped) compute the same function: the same
     /// bits, for a batch whose slices are of unequal size and hold more than one group.
     @Test func evaluationForwardEqualsTheTrainingForwardBitForBit() {
         let definition = ModelDefinition.lenet(.lenet)

@@ -55,7 +55,7 @@ final class CPUNetwork: Network {
     /// an image in LeNet) stay near the core from one layer to the next, large enough that
     /// fc1's weights (190 KB) are read once for many images. Measured at batch 1,000 on one
     /// thread (Zen 5, 1 MB L2): 8 images 133k images/s, 16 135k, 32 142k, 64 139k.
-    static let evaluationGroup = 32
+    static let evaluationGroup = Int(ProcessInfo.processInfo.environment["LENET_EVAL_GROUP"] ?? "") ?? 32
     /// The current region's arguments, as work for the pool (made once).
     private let region = RegionWork()
     /// Logits per sample (computed once: the definition derives it from every layer's shape).
@@ -91,8 +91,7 @@ final class CPUNetwork: Network {
                 let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, height: inShape[1],
                                             width: inShape[2], kernel: kernel, stride: stride, padding: padding)
                 // Followed by a ReLU that the next pool does: evaluation can do all three in registers.
-                let pools = Conv2dLayer.Scratch.channelsInLanes(geometry)
-                    && index + 1 < definition.layers.count && reluFusedIntoNextPool(index + 1)
+                let pools = Self.convolutionPools(definition, shapes, index, geometry)
                 if pools { evaluationOutputs[index] = index + 3 }
                 layers.append(Conv2dLayer(name: name, geometry: geometry, store: store, maxBatch: maxBatch,
                                           trainable: trainable, poolsInEvaluation: pools))
@@ -199,7 +198,8 @@ final class CPUNetwork: Network {
             case .conv2d(_, let inChannels, let outChannels, let kernel, let stride, let padding):
                 let geometry = ConvGeometry(inChannels: inChannels, outChannels: outChannels, height: inShape[1],
                                             width: inShape[2], kernel: kernel, stride: stride, padding: padding)
-                floats += Conv2dLayer.Scratch(geometry, maxBatch: maxBatch, trainable: trainable).floats
+                floats += Conv2dLayer.Scratch(geometry, maxBatch: maxBatch, trainable: trainable,
+                                              poolsInEvaluation: convolutionPools(definition, shapes, index, geometry)).floats
             case .batchNorm2d:
                 floats += BatchNorm2dLayer.scratchFloats(inputShape: inShape, maxBatch: maxBatch)
             case .maxPool2d(let size):
@@ -223,6 +223,15 @@ final class CPUNetwork: Network {
 
     /// A ReLU right before a 2x2 max pool is done by the pool (they commute), saving
     /// a pass over the largest activations forward and backward.
+    /// Whether the convolution at `index` does the ReLU and 2x2 pool after it in evaluation
+    /// (`Conv2dLayer.poolsInEvaluation`): where a direct forward computes it and a ReLU that
+    /// the next pool takes over follows it.
+    private static func convolutionPools(_ definition: ModelDefinition, _ shapes: [[Int]], _ index: Int,
+                                         _ geometry: ConvGeometry) -> Bool {
+        Conv2dLayer.Scratch.evaluatesDirectly(geometry) && index + 1 < definition.layers.count
+            && reluFusedIntoNextPool(definition, shapes, index + 1)
+    }
+
     private static func reluFusedIntoNextPool(_ definition: ModelDefinition, _ shapes: [[Int]], _ index: Int) -> Bool {
         guard definition.layers[index] == .relu, index + 1 < definition.layers.count,
               case .maxPool2d(let size) = definition.layers[index + 1] else { return false }

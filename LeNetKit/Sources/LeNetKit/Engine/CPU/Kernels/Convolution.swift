@@ -41,6 +41,9 @@ struct ConvGeometry: Equatable, Sendable {
     /// The direct forward's source: the padded image [C, H+2p, directPitch] (zero around
     /// the image) and the K-1 floats after it that its last row runs reach.
     var directSourceSize: Int { inChannels * (height + 2 * padding) * directPitch + kernel - 1 }
+    /// The direct forward's even output rows waiting for the odd ones when it pools
+    /// (`RectifiedPoolOutput`): [OC, directPitch].
+    var directPendingSize: Int { outChannels * directPitch }
     /// Floats of readable margin before and after the columns `col2im` folds: its vector
     /// loads start up to K-1 floats before a row segment and may end past the last one.
     static let columnGradMargin = 32
@@ -291,16 +294,39 @@ func directRowOffsets(_ g: ConvGeometry) -> [Int] {
 /// `directRowOffsets(g)`. The weights and bias are read from `laneWeights`
 /// (`prepareChannelsInLanes`): A = W stored column by column, so that the 6 output
 /// channels of a register block are side by side at each step (see `gemmBroadcastA`).
+///
+/// With `pending` (`g.directPendingSize` floats, any contents), ReLU and 2x2 max pooling
+/// follow before anything is written (`RectifiedPoolOutput`): `output` is then
+/// [OC, OH/2, OW/2], the same bits as `maxPool2x2Forward` with `rectify` of the plain
+/// output, without writing and reading that output.
 func conv2dForwardDirect(output: UnsafeMutablePointer<Float>, image: UnsafePointer<Float>,
                          source: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>,
-                         laneWeights: UnsafePointer<Float>, _ g: ConvGeometry, blocking: GemmBlocking = .native) {
-    let pitch = g.directPitch, lc = g.laneChannels
+                         laneWeights: UnsafePointer<Float>, _ g: ConvGeometry,
+                         rectifiedPoolPending pending: UnsafeMutablePointer<Float>? = nil,
+                         blocking: GemmBlocking = .native) {
+    let pitch = g.directPitch, bias = laneWeights + g.patchSize * g.laneChannels
     fillDirectSource(source, image: image, g)
-    gemmBroadcastA(MatrixView(laneWeights, rows: g.outChannels, columns: g.patchSize, rowStride: 1, columnStride: lc),
-                   rows: ShiftedRows(base: source, offsets: offsets), columns: g.outHeight * pitch,
-                   results: ConvolutionOutput(output: output, bias: laneWeights + g.patchSize * lc,
-                                              height: g.outHeight, width: g.outWidth, pitch: pitch),
-                   blocking: blocking)
+    if let pending {
+        directProduct(source: source, offsets: offsets, laneWeights: laneWeights, g, blocking: blocking,
+                      results: RectifiedPoolOutput(output: output, pending: pending, bias: bias,
+                                                   height: g.outHeight, width: g.outWidth, pitch: pitch))
+    } else {
+        directProduct(source: source, offsets: offsets, laneWeights: laneWeights, g, blocking: blocking,
+                      results: ConvolutionOutput(output: output, bias: bias,
+                                                 height: g.outHeight, width: g.outWidth, pitch: pitch))
+    }
+}
+
+/// `conv2dForwardDirect`'s GEMM: one specialised function for each way of storing the
+/// results, called once an image.
+@inline(never)
+private func directProduct<Results: BroadcastResults>(source: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                                                      laneWeights: UnsafePointer<Float>, _ g: ConvGeometry,
+                                                      blocking: GemmBlocking, results: Results) {
+    gemmBroadcastA(MatrixView(laneWeights, rows: g.outChannels, columns: g.patchSize, rowStride: 1,
+                              columnStride: g.laneChannels),
+                   rows: ShiftedRows(base: source, offsets: offsets), columns: g.outHeight * g.directPitch,
+                   results: results, blocking: blocking)
 }
 
 /// Writes `image` into its place in the direct forwards' `source`: padded, rows `g.directPitch` apart.
@@ -620,17 +646,66 @@ struct ConvolutionOutput: BroadcastResults {
     }
 }
 
+/// `ConvolutionOutput`, then ReLU and 2x2 max pooling: `output` [OC, OH/2, OW/2] (an odd
+/// last row or column is left out, as `maxPool2x2Forward` leaves it). An even output row's
+/// 16 columns wait in `pending` [OC, pitch] until the odd row below arrives; the GEMM stores
+/// each channel's tiles in column order (`gemmBroadcastA`), so the row above always comes
+/// first. Then the two rows' maximum, their neighbouring columns' maximum and the ReLU:
+/// `rectifiedWindowMax`, as the pool computes it, so the same bits. Pitches are multiples of
+/// 16 and the product at least one row wide, so every store is a whole tile at a multiple of
+/// 16 (even) columns, and a window never spans two tiles.
+struct RectifiedPoolOutput: BroadcastResults {
+    let output, pending: UnsafeMutablePointer<Float>
+    let bias: UnsafePointer<Float>
+    let height, width, pitch: Int
+
+    @inline(__always) func store(_ v: Vector, row: Int, column: Int, firstLane: Int) {
+        let y = column / pitch, x = column - y * pitch
+        let sums = v + Vector(repeating: bias[row])
+        let above = pending + row * pitch + x
+        guard y & 1 == 1 else {
+            UnsafeMutableRawPointer(above).storeBytes(of: sums, as: Vector.self)
+            return
+        }
+        let pooledWidth = width / 2, kept = min(8, pooledWidth - x / 2)
+        guard kept > 0 else { return }  // the tile is all padding columns
+        Self.pool(above, sums, kept: kept, to: output + (row * (height / 2) + y / 2) * pooledWidth + x / 2)
+    }
+
+    /// The windows of the tile above and `lower`: a call of its own, so that `store`, inlined
+    /// at every tile of the GEMM, stays small enough to be.
+    @inline(never)
+    private static func pool(_ above: UnsafePointer<Float>, _ lower: Vector, kept: Int, to out: UnsafeMutablePointer<Float>) {
+        let upper = load(above)
+        storeFirst(kept, of: rectifiedWindowMax(upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf), to: out)
+    }
+
+    func store(_ value: Float, row: Int, column: Int) {
+        fatalError("RectifiedPoolOutput takes whole tiles: a direct forward's product is a multiple of 16 wide")
+    }
+}
+
 /// Stores lanes 0..<count (1...16) of `v` to `p`, in pieces of 8, 4, 2 and 1 lanes: no
 /// write past the last one.
 @inline(__always)
 func storeFirst(_ count: Int, of v: SIMD16<Float>, to p: UnsafeMutablePointer<Float>) {
+    if count == 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self); return }
+    if count & 8 != 0 {
+        UnsafeMutableRawPointer(p).storeBytes(of: v.lowHalf, as: SIMD8<Float>.self)
+        storeFirst(count - 8, of: v.highHalf, to: p + 8)
+    } else {
+        storeFirst(count, of: v.lowHalf, to: p)
+    }
+}
+
+/// Lanes 0..<count (0...8) of `v`, stored the same way.
+@inline(__always)
+func storeFirst(_ count: Int, of eight: SIMD8<Float>, to p: UnsafeMutablePointer<Float>) {
     @inline(__always) func put<V: SIMD>(_ piece: V, _ at: UnsafeMutablePointer<Float>) where V.Scalar == Float {
         UnsafeMutableRawPointer(at).storeBytes(of: piece, as: V.self)
     }
-    if count == 16 { put(v, p); return }
+    if count == 8 { put(eight, p); return }
     var at = p
-    let eight: SIMD8<Float>
-    if count & 8 != 0 { put(v.lowHalf, at); at += 8; eight = v.highHalf } else { eight = v.lowHalf }
     let four: SIMD4<Float>
     if count & 4 != 0 { put(eight.lowHalf, at); at += 4; four = eight.highHalf } else { four = eight.lowHalf }
     let two: SIMD2<Float>

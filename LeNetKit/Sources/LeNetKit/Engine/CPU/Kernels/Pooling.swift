@@ -118,6 +118,16 @@ func rectifiedWindowMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Floa
     return best.replacing(with: 0, where: .!(best .> 0))
 }
 
+/// The same for 8 windows. (Not one generic function: the standard library's generic SIMD
+/// comparisons and selects compile to a loop over the lanes, its concrete ones to vector
+/// instructions.)
+@inline(__always)
+func rectifiedWindowMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD8<Float> {
+    let top = a.replacing(with: b, where: b .> a), bottom = c.replacing(with: d, where: d .> c)
+    let best = top.replacing(with: bottom, where: bottom .> top)
+    return best.replacing(with: 0, where: .!(best .> 0))
+}
+
 /// Backward of `maxPool2x2Forward`: each output gradient goes to the input its window
 /// chose (none where a rectified window was cut), and every other input gradient is 0.
 /// `inputGrad` [planes, H, W] is overwritten. Rows go through SIMD in the forward's blocks.

@@ -7,9 +7,9 @@
 /// conv1); with the channels in the lanes, the input gradient too where its kernel fits
 /// (`conv2dInputGradientInLanes`), else Wᵀ · dOut and `col2im` an image at a time. Evaluation, with stride 1, reads each image in place
 /// (`conv2dForwardDirect`: the same bits, no columns); with another stride it unfolds one
-/// image at a time into a small, cache-resident scratch. A convolution evaluated with its
-/// channels in the vector lanes can also do the ReLU and 2x2 pool after it
-/// (`poolsInEvaluation`: the network then skips those two layers in evaluation).
+/// image at a time into a small, cache-resident scratch. A convolution evaluated by either
+/// direct forward can also do the ReLU and 2x2 pool after it (`poolsInEvaluation`: the
+/// network then skips those two layers in evaluation).
 ///
 /// Columns take 25-150 floats per output pixel (138 KB an image for LeNet's two
 /// convolutions), so a slice keeps them for at most `maxKeptImages` images. A larger
@@ -37,6 +37,7 @@ final class Conv2dLayer: Layer {
     let channelsInLanes: Bool
     let laneWeights: FloatBuffer     // [batchSlices, C*K*K + 1, laneChannels] its weights transposed and bias, laid out per direct forward call (backward's input gradient reads them)
     let laneOutput: FloatBuffer      // [batchSlices, laneOutputSize] the channels-in-lanes forward's sums and windows, 16 channels of an image (empty without it)
+    let pendingRows: FloatBuffer     // [batchSlices, OC, directPitch] the other direct forward's even output rows, when it pools (empty otherwise)
     /// Whether evaluation also does the ReLU and 2x2 max pool that follow (`rectifiedPool`),
     /// writing the pool's output [OC, OH/2, OW/2] an image; training is unchanged.
     let poolsInEvaluation: Bool
@@ -53,13 +54,14 @@ final class Conv2dLayer: Layer {
     /// `keptImages` is for tests: a smaller chunk than `maxKeptImages`, to compare both paths.
     init(name: String, geometry: ConvGeometry, store: ParameterStore, maxBatch: Int, trainable: Bool,
          poolsInEvaluation: Bool = false, keptImages: Int = Conv2dLayer.maxKeptImages) {
-        precondition(!poolsInEvaluation || Scratch.channelsInLanes(geometry), "only the channels-in-lanes forward pools")
+        precondition(!poolsInEvaluation || Scratch.evaluatesDirectly(geometry), "only the direct forwards pool")
         self.geometry = geometry
         weight = store.value("\(name).weight")
         bias = store.value("\(name).bias")
         weightOffset = store.gradient("\(name).weight") - store.gradients.pointer
         biasOffset = store.gradient("\(name).bias") - store.gradients.pointer
-        let sizes = Scratch(geometry, maxBatch: maxBatch, trainable: trainable, keptImages: keptImages)
+        let sizes = Scratch(geometry, maxBatch: maxBatch, trainable: trainable, poolsInEvaluation: poolsInEvaluation,
+                            keptImages: keptImages)
         imagesPerChunk = sizes.imagesPerChunk
         columns = FloatBuffer(count: sizes.columns)
         outputGradRows = FloatBuffer(count: sizes.outputGradRows)
@@ -70,6 +72,7 @@ final class Conv2dLayer: Layer {
         channelsInLanes = Scratch.channelsInLanes(geometry)
         laneWeights = FloatBuffer(count: sizes.laneWeights)
         laneOutput = FloatBuffer(count: sizes.laneOutput)
+        pendingRows = FloatBuffer(count: sizes.pendingRows)
         self.poolsInEvaluation = poolsInEvaluation
         trainsWithoutColumns = trainable && Scratch.evaluatesDirectly(geometry)
         trainsInLanes = trainsWithoutColumns && Scratch.trainsInLanes(geometry)
@@ -83,6 +86,7 @@ final class Conv2dLayer: Layer {
     /// (The weight-gradient partials live in the network's per-slice gradient blocks.)
     struct Scratch {
         let imagesPerChunk, columns, outputGradRows, columnGrad, padded, directSource, laneWeights, laneOutput: Int
+        let pendingRows: Int
         let laneSums, laneTransposed, pitchedGrad: Int
 
         /// Whether evaluation reads images in place (a direct forward) rather than unfolding them.
@@ -99,7 +103,8 @@ final class Conv2dLayer: Layer {
             evaluatesDirectly(g) && directForwardPutsChannelsInLanes(g, blocking: .wide)
         }
 
-        init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, keptImages: Int = Conv2dLayer.maxKeptImages) {
+        init(_ g: ConvGeometry, maxBatch: Int, trainable: Bool, poolsInEvaluation: Bool,
+             keptImages: Int = Conv2dLayer.maxKeptImages) {
             let direct = Scratch.evaluatesDirectly(g)
             let withoutColumns = trainable && direct, inLanes = withoutColumns && Scratch.trainsInLanes(g)
             let inputGradientInLanes = inLanes && inputGradientInLanesFits(g)
@@ -116,14 +121,15 @@ final class Conv2dLayer: Layer {
             directSource = direct ? batchSlices * g.directSourceSize : 0
             laneWeights = direct ? batchSlices * g.laneWeightsSize : 0
             laneOutput = Scratch.channelsInLanes(g) ? batchSlices * g.laneOutputSize : 0
+            pendingRows = poolsInEvaluation && !Scratch.channelsInLanes(g) ? batchSlices * g.directPendingSize : 0
             laneSums = inLanes ? batchSlices * g.laneWeightsSize : 0
             laneTransposed = inLanes ? batchSlices * g.outPixels * 16 : 0
             pitchedGrad = withoutColumns && !inLanes ? batchSlices * g.outChannels * g.outHeight * g.directPitch : 0
         }
 
         var floats: Int {
-            columns + outputGradRows + columnGrad + padded + directSource + laneWeights + laneOutput + laneSums
-                + laneTransposed + pitchedGrad
+            columns + outputGradRows + columnGrad + padded + directSource + laneWeights + laneOutput + pendingRows
+                + laneSums + laneTransposed + pitchedGrad
         }
     }
 
@@ -155,10 +161,10 @@ final class Conv2dLayer: Layer {
             let sliceWeights = laneWeights.pointer + slice * g.laneWeightsSize
             // Laid out on every call: the layer cannot tell when the weights change.
             prepareChannelsInLanes(sliceWeights, weight: weight, bias: bias, g)
+            let pools = poolsInEvaluation && !training
+            let outputSize = pools ? g.outChannels * (g.outHeight / 2) * (g.outWidth / 2) : g.outputSize
             directOffsets.withUnsafeBufferPointer { offsets in
                 if channelsInLanes {
-                    let pools = poolsInEvaluation && !training
-                    let outputSize = pools ? g.outChannels * (g.outHeight / 2) * (g.outWidth / 2) : g.outputSize
                     let scratch = laneOutput.pointer + slice * g.laneOutputSize
                     for image in images {
                         conv2dForwardChannelsInLanes(output: output + image * outputSize,
@@ -167,9 +173,11 @@ final class Conv2dLayer: Layer {
                                                      scratch: scratch, g, rectifiedPool: pools)
                     }
                 } else {
+                    let pending = pools ? pendingRows.pointer + slice * g.directPendingSize : nil
                     for image in images {
-                        conv2dForwardDirect(output: output + image * g.outputSize, image: input + image * g.inputSize,
-                                            source: source, offsets: offsets.baseAddress!, laneWeights: sliceWeights, g)
+                        conv2dForwardDirect(output: output + image * outputSize, image: input + image * g.inputSize,
+                                            source: source, offsets: offsets.baseAddress!, laneWeights: sliceWeights, g,
+                                            rectifiedPoolPending: pending)
                     }
                 }
             }

@@ -295,26 +295,29 @@ import Testing
     }
 
     /// `transposeToLanes`: pixel p's lane l is channel first + l's gradient at p, zero past the
-    /// channels; blocks of 16 pixels, an overlapping last block, and fewer than 16 pixels.
-    /// `transposeOutOfLanes` undoes it.
-    @Test func transposeToLanesPutsEachPixelsChannelsInLanes() {
+    /// channels; blocks of 16 (or 8) pixels, an overlapping last block, and fewer than 16 pixels,
+    /// on either blocking. `transposeOutOfLanes` undoes it.
+    @Test(arguments: GemmBlocking.allCases)
+    func transposeToLanesPutsEachPixelsChannelsInLanes(blocking: GemmBlocking) {
         var random = TestRandom(seed: 43)
-        for (channels, height, width) in [(16, 10, 10), (6, 28, 28), (20, 3, 5), (40, 4, 4), (1, 1, 1), (17, 7, 9)] {
+        for (channels, height, width) in [(16, 10, 10), (6, 28, 28), (20, 3, 5), (40, 4, 4), (1, 1, 1), (17, 7, 9),
+                                          (12, 5, 7), (9, 2, 9)] {
             let g = ConvGeometry(inChannels: 1, outChannels: channels, height: height, width: width, kernel: 1)
             let outputGrad = random.floats(g.outputSize)
             var transposed = [Float](repeating: .nan, count: g.outPixels * 16)
             for first in stride(from: 0, to: channels, by: 16) {
-                transposeToLanes(&transposed, outputGrad: outputGrad, firstChannel: first, g)
+                transposeToLanes(&transposed, outputGrad: outputGrad, firstChannel: first, g, blocking: blocking)
                 let expected = (0..<g.outPixels * 16).map { i -> Float in
                     let pixel = i / 16, channel = first + i % 16
                     return channel < channels ? outputGrad[channel * g.outPixels + pixel] : 0
                 }
-                #expect(transposed.map(\.bitPattern) == expected.map(\.bitPattern), "\(g) from \(first)")
+                #expect(transposed.map(\.bitPattern) == expected.map(\.bitPattern), "\(g) from \(first) \(blocking)")
                 // And back out of the lanes, into rows `stride` floats apart: the channels' own
                 // values, and nothing written past them.
                 let rows = min(16, channels - first), stride = g.outPixels + 3
                 var back = [Float](repeating: .nan, count: 16 * stride)
-                transposeOutOfLanes(&back, rowStride: stride, transposed, rowStride: 16, rows: rows, count: g.outPixels)
+                transposeOutOfLanes(&back, rowStride: stride, transposed, rowStride: 16, rows: rows, count: g.outPixels,
+                                    blocking: blocking)
                 for lane in 0..<16 {
                     for pixel in 0..<stride {
                         let value = back[lane * stride + pixel]
@@ -355,7 +358,7 @@ import Testing
             var transposed = [Float](repeating: .nan, count: g.outPixels * 16)
             var inputGrad = [Float](repeating: .nan, count: g.inputSize)
             for first in stride(from: 0, to: g.outChannels, by: 16) {
-                transposeToLanes(&transposed, outputGrad: outputGrad, firstChannel: first, g)
+                transposeToLanes(&transposed, outputGrad: outputGrad, firstChannel: first, g, blocking: blocking)
                 conv2dInputGradientInLanes(&inputGrad, transposed: transposed, laneWeights: laneWeights,
                                            firstChannel: first, accumulate: first > 0, g, blocking: blocking)
             }

@@ -552,10 +552,10 @@ private func flatBlocksForward(output: UnsafeMutablePointer<Float>, source: Unsa
                       maxima + window * 16, accumulate: false)
             }
             transposeOutOfLanes(output + firstChannel * windows, rowStride: windows, maxima, rowStride: 16,
-                                rows: channels, count: windows)
+                                rows: channels, count: windows, blocking: .narrow)
         } else {
             transposeOutOfLanes(output + firstChannel * pixels, rowStride: pixels, sums, rowStride: 16,
-                                rows: channels, count: pixels)
+                                rows: channels, count: pixels, blocking: .narrow)
         }
     }
 }

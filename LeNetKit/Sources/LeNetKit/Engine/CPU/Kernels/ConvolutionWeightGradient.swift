@@ -109,7 +109,7 @@ func conv2dBackwardInLanes(_ sums: UnsafeMutablePointer<Float>, inputGrad: Unsaf
     precondition(inputGrad == nil || laneWeights != nil, "the input gradient in lanes needs the lane weights")
     fillDirectSource(source, image: image, g)
     for firstChannel in stride(from: 0, to: g.outChannels, by: 16) {
-        transposeToLanes(transposed, outputGrad: outputGrad, firstChannel: firstChannel, g)
+        transposeToLanes(transposed, outputGrad: outputGrad, firstChannel: firstChannel, g, blocking: blocking)
         switch blocking {
         case .wide:
             addWeightGradientInLanes(WeightRows10.self, sums, firstChannel, UnsafePointer(source), offsets,
@@ -128,9 +128,9 @@ func conv2dBackwardInLanes(_ sums: UnsafeMutablePointer<Float>, inputGrad: Unsaf
 /// `transposed` [OH*OW, 16]: each pixel's gradients for channels firstChannel ..< +16 of
 /// `outputGrad` [OC, OH*OW], zero past OC.
 func transposeToLanes(_ transposed: UnsafeMutablePointer<Float>, outputGrad: UnsafePointer<Float>,
-                      firstChannel: Int, _ g: ConvGeometry) {
+                      firstChannel: Int, _ g: ConvGeometry, blocking: GemmBlocking = .native) {
     transposeIntoLanes(transposed, rowStride: 16, outputGrad + firstChannel * g.outPixels, rowStride: g.outPixels,
-                       rows: min(16, g.outChannels - firstChannel), count: g.outPixels)
+                       rows: min(16, g.outChannels - firstChannel), count: g.outPixels, blocking: blocking)
 }
 
 /// Copies the lane sums into a weight gradient [OC, C*K*K] and a bias gradient [OC].

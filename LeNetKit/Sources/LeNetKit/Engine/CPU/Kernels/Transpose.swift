@@ -1,18 +1,37 @@
 /// Moving 16 channels in and out of the vector lanes: the layouts the channels-in-lanes
 /// kernels read and write ([pixel or weight row, 16 channels]) from and to the layer's
-/// ([channel, pixels or weight rows]). 16 x 16 blocks go through registers (`transposed16`);
-/// a last block ends at the last column, overlapping the one before (the same values,
-/// written again); fewer than 16 columns go one float at a time.
+/// ([channel, pixels or weight rows]). Blocks go through registers: 16 x 16 (`transposed16`)
+/// on `.wide`, 8 x 8 (`transposed8x8`) on `.narrow`, whose 16 registers a 16 x 16 block
+/// overflows; a last block ends at the last column, overlapping the one before (the same
+/// values, written again); fewer than 16 columns go one float at a time.
 
 /// dst[i * dstStride + lane] = src[lane * srcStride + i] for i in 0..<count and lane in
 /// 0..<16, zero for lane >= rows (at most 16): `rows` rows of `count` floats become `count`
 /// vectors of 16 lanes.
 func transposeIntoLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride: Int, _ src: UnsafePointer<Float>,
-                        rowStride srcStride: Int, rows: Int, count: Int) {
+                        rowStride srcStride: Int, rows: Int, count: Int, blocking: GemmBlocking = .native) {
     precondition(rows <= 16, "at most 16 rows go into the lanes")
     guard count >= 16 else {
         for i in 0..<count {
             for lane in 0..<16 { dst[i * dstStride + lane] = lane < rows ? src[lane * srcStride + i] : 0 }
+        }
+        return
+    }
+    if blocking == .narrow {
+        // Lanes 0-7, then 8-15, 8 columns at a time.
+        for firstLane in stride(from: 0, to: 16, by: 8) {
+            var column = 0
+            while column < count {
+                let first = min(column, count - 8)
+                @inline(__always) func row(_ r: Int) -> Eight {
+                    firstLane + r < rows ? loadEight(src + (firstLane + r) * srcStride + first) : Eight()
+                }
+                let block = transposed8x8((row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)))
+                @inline(__always) func put(_ i: Int, _ v: Eight) { storeEight(v, dst + (first + i) * dstStride + firstLane) }
+                put(0, block.0); put(1, block.1); put(2, block.2); put(3, block.3)
+                put(4, block.4); put(5, block.5); put(6, block.6); put(7, block.7)
+                column = first + 8
+            }
         }
         return
     }
@@ -33,11 +52,31 @@ func transposeIntoLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride:
 /// The inverse: dst[lane * dstStride + i] = src[i * srcStride + lane] for lane in 0..<rows
 /// (at most 16) and i in 0..<count: lanes 0..<rows of `count` vectors become `rows` rows.
 func transposeOutOfLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride: Int, _ src: UnsafePointer<Float>,
-                         rowStride srcStride: Int, rows: Int, count: Int) {
+                         rowStride srcStride: Int, rows: Int, count: Int, blocking: GemmBlocking = .native) {
     precondition(rows <= 16, "at most 16 rows come out of the lanes")
     guard count >= 16 else {
         for lane in 0..<rows {
             for i in 0..<count { dst[lane * dstStride + i] = src[i * srcStride + lane] }
+        }
+        return
+    }
+    if blocking == .narrow {
+        // Lanes 0-7, then 8-15 if there are rows for them, 8 columns at a time.
+        for firstLane in stride(from: 0, to: rows, by: 8) {
+            let lanes = min(8, rows - firstLane)
+            var column = 0
+            while column < count {
+                let first = min(column, count - 8)
+                @inline(__always) func vector(_ i: Int) -> Eight { loadEight(src + (first + i) * srcStride + firstLane) }
+                let block = transposed8x8((vector(0), vector(1), vector(2), vector(3),
+                                           vector(4), vector(5), vector(6), vector(7)))
+                @inline(__always) func put(_ r: Int, _ v: Eight) {
+                    if r < lanes { storeEight(v, dst + (firstLane + r) * dstStride + first) }
+                }
+                put(0, block.0); put(1, block.1); put(2, block.2); put(3, block.3)
+                put(4, block.4); put(5, block.5); put(6, block.6); put(7, block.7)
+                column = first + 8
+            }
         }
         return
     }
@@ -114,4 +153,34 @@ func transposeOutOfLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride
             Vector(lowHalf: topRight.2, highHalf: bottomRight.2), Vector(lowHalf: topRight.3, highHalf: bottomRight.3),
             Vector(lowHalf: topRight.4, highHalf: bottomRight.4), Vector(lowHalf: topRight.5, highHalf: bottomRight.5),
             Vector(lowHalf: topRight.6, highHalf: bottomRight.6), Vector(lowHalf: topRight.7, highHalf: bottomRight.7))
+}
+
+typealias Eight = SIMD8<Float>
+typealias EightVectors = (Eight, Eight, Eight, Eight, Eight, Eight, Eight, Eight)
+
+@inline(__always) private func loadEight(_ p: UnsafePointer<Float>) -> Eight { UnsafeRawPointer(p).loadUnaligned(as: Eight.self) }
+@inline(__always) private func storeEight(_ v: Eight, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Eight.self)
+}
+
+/// The 8 x 8 transpose of 8 vectors (lane j of result i is lane i of vector j) in the
+/// shuffles AVX2 has within each 128-bit half: pairs of rows interleaved (as `unpcklps` and
+/// `unpckhps`), then pairs of pairs (`shufps`), then the halves exchanged (`vperm2f128`).
+/// 24 shuffles, where `transposedByEights`' even/odd rounds cross the halves at every step.
+/// Each shuffle names its lanes; LLVM turns each into one instruction.
+@inline(__always) func transposed8x8(_ r: EightVectors) -> EightVectors {
+    @inline(__always) func low(_ a: Eight, _ b: Eight) -> Eight { Eight(a[0], b[0], a[1], b[1], a[4], b[4], a[5], b[5]) }
+    @inline(__always) func high(_ a: Eight, _ b: Eight) -> Eight { Eight(a[2], b[2], a[3], b[3], a[6], b[6], a[7], b[7]) }
+    @inline(__always) func lowPairs(_ a: Eight, _ b: Eight) -> Eight { Eight(a[0], a[1], b[0], b[1], a[4], a[5], b[4], b[5]) }
+    @inline(__always) func highPairs(_ a: Eight, _ b: Eight) -> Eight { Eight(a[2], a[3], b[2], b[3], a[6], a[7], b[6], b[7]) }
+    // t: rows 2k and 2k+1 interleaved; lanes (0, 1, 4, 5) of each in `low`, (2, 3, 6, 7) in `high`.
+    let t0 = low(r.0, r.1), t1 = high(r.0, r.1), t2 = low(r.2, r.3), t3 = high(r.2, r.3)
+    let t4 = low(r.4, r.5), t5 = high(r.4, r.5), t6 = low(r.6, r.7), t7 = high(r.6, r.7)
+    // u: lanes l and l + 4 of rows 0-3 (u0-u3) or 4-7 (u4-u7), for l = 0, 1, 2, 3.
+    let u0 = lowPairs(t0, t2), u1 = highPairs(t0, t2), u2 = lowPairs(t1, t3), u3 = highPairs(t1, t3)
+    let u4 = lowPairs(t4, t6), u5 = highPairs(t4, t6), u6 = lowPairs(t5, t7), u7 = highPairs(t5, t7)
+    return (Eight(lowHalf: u0.lowHalf, highHalf: u4.lowHalf), Eight(lowHalf: u1.lowHalf, highHalf: u5.lowHalf),
+            Eight(lowHalf: u2.lowHalf, highHalf: u6.lowHalf), Eight(lowHalf: u3.lowHalf, highHalf: u7.lowHalf),
+            Eight(lowHalf: u0.highHalf, highHalf: u4.highHalf), Eight(lowHalf: u1.highHalf, highHalf: u5.highHalf),
+            Eight(lowHalf: u2.highHalf, highHalf: u6.highHalf), Eight(lowHalf: u3.highHalf, highHalf: u7.highHalf))
 }

@@ -167,7 +167,8 @@ typealias EightVectors = (Eight, Eight, Eight, Eight, Eight, Eight, Eight, Eight
 /// shuffles AVX2 has within each 128-bit half: pairs of rows interleaved (as `unpcklps` and
 /// `unpckhps`), then pairs of pairs (`shufps`), then the halves exchanged (`vperm2f128`).
 /// 24 shuffles, where `transposedByEights`' even/odd rounds cross the halves at every step.
-/// Each shuffle names its lanes; LLVM turns each into one instruction.
+/// Each names its lanes, so LLVM sees the whole permutation and chooses the instructions
+/// (on the stores of `transposeOutOfLanes`, it computes each result with a few of its own).
 @inline(__always) func transposed8x8(_ r: EightVectors) -> EightVectors {
     @inline(__always) func low(_ a: Eight, _ b: Eight) -> Eight { Eight(a[0], b[0], a[1], b[1], a[4], b[4], a[5], b[5]) }
     @inline(__always) func high(_ a: Eight, _ b: Eight) -> Eight { Eight(a[2], b[2], a[3], b[3], a[6], b[6], a[7], b[7]) }

@@ -271,10 +271,9 @@ import Testing
         }
     }
 
-    /// `transposed16` on either blocking (16 x 16 rounds, or four 8 x 8 blocks): lane j of
+    /// `transposed16` (16 x 16 rounds) and `transposed8x8` (AVX2's 8 x 8 blocks): lane j of
     /// result i is lane i of vector j, for distinct values in every lane.
-    @Test(arguments: GemmBlocking.allCases)
-    func transposed16MovesLaneIOfVectorJToLaneJOfResultI(blocking: GemmBlocking) {
+    @Test func transposesMoveLaneIOfVectorJToLaneJOfResultI() {
         var random = TestRandom(seed: 44)
         let values = random.floats(256)
         var v: SixteenVectors = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(),
@@ -283,12 +282,26 @@ import Testing
             let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
             for i in 0..<256 { floats[i] = values[i] }
         }
-        let result = transposed16(v, blocking: blocking)
+        let result = transposed16(v)
         withUnsafeBytes(of: result) { raw in
             let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
             for i in 0..<16 {
                 for j in 0..<16 {
                     #expect(floats[i * 16 + j].bitPattern == values[j * 16 + i].bitPattern, "result \(i) lane \(j)")
+                }
+            }
+        }
+        var eight: EightVectors = (Eight(), Eight(), Eight(), Eight(), Eight(), Eight(), Eight(), Eight())
+        withUnsafeMutableBytes(of: &eight) { raw in
+            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for i in 0..<64 { floats[i] = values[i] }
+        }
+        let transposedEight = transposed8x8(eight)
+        withUnsafeBytes(of: transposedEight) { raw in
+            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for i in 0..<8 {
+                for j in 0..<8 {
+                    #expect(floats[i * 8 + j].bitPattern == values[j * 8 + i].bitPattern, "8 x 8: result \(i) lane \(j)")
                 }
             }
         }

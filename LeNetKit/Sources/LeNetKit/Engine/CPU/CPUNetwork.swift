@@ -55,7 +55,7 @@ final class CPUNetwork: Network {
     /// an image in LeNet) stay near the core from one layer to the next, large enough that
     /// fc1's weights (190 KB) are read once for many images. Measured at batch 1,000 on one
     /// thread (Zen 5, 1 MB L2): 8 images 133k images/s, 16 135k, 32 142k, 64 139k.
-    static let evaluationGroup = Int(ProcessInfo.processInfo.environment["LENET_EVAL_GROUP"] ?? "") ?? 32
+    static let evaluationGroup = 32
     /// The current region's arguments, as work for the pool (made once).
     private let region = RegionWork()
     /// Logits per sample (computed once: the definition derives it from every layer's shape).
@@ -221,8 +221,6 @@ final class CPUNetwork: Network {
         return bytes + floats * floatSize
     }
 
-    /// A ReLU right before a 2x2 max pool is done by the pool (they commute), saving
-    /// a pass over the largest activations forward and backward.
     /// Whether the convolution at `index` does the ReLU and 2x2 pool after it in evaluation
     /// (`Conv2dLayer.poolsInEvaluation`): where a direct forward computes it and a ReLU that
     /// the next pool takes over follows it.
@@ -232,6 +230,8 @@ final class CPUNetwork: Network {
             && reluFusedIntoNextPool(definition, shapes, index + 1)
     }
 
+    /// A ReLU right before a 2x2 max pool is done by the pool (they commute), saving
+    /// a pass over the largest activations forward and backward.
     private static func reluFusedIntoNextPool(_ definition: ModelDefinition, _ shapes: [[Int]], _ index: Int) -> Bool {
         guard definition.layers[index] == .relu, index + 1 < definition.layers.count,
               case .maxPool2d(let size) = definition.layers[index + 1] else { return false }

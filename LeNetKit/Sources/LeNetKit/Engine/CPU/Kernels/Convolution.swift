@@ -664,7 +664,7 @@ struct RectifiedPoolOutput: BroadcastResults {
         let sums = v + Vector(repeating: bias[row])
         let above = pending + row * pitch + x
         guard y & 1 == 1 else {
-            UnsafeMutableRawPointer(above).storeBytes(of: sums, as: Vector.self)
+            LeNetKit.store(sums, above, accumulate: false)
             return
         }
         let pooledWidth = width / 2, kept = min(8, pooledWidth - x / 2)

@@ -201,12 +201,12 @@ private func forEachBlock(of block: Int, windows: Int, _ body: (Int) -> Void) {
 }
 
 @inline(__always)
-private func load<V: SIMD>(_: V.Type, _ pointer: UnsafePointer<V.Scalar>) -> V {
+func load<V: SIMD>(_: V.Type, _ pointer: UnsafePointer<V.Scalar>) -> V {
     UnsafeRawPointer(pointer).loadUnaligned(as: V.self)
 }
 
 @inline(__always)
-private func store<V: SIMD>(_ value: V, _ pointer: UnsafeMutablePointer<V.Scalar>) {
+func store<V: SIMD>(_ value: V, _ pointer: UnsafeMutablePointer<V.Scalar>) {
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: V.self)
 }
 

@@ -24,10 +24,10 @@ func transposeIntoLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride:
             while column < count {
                 let first = min(column, count - 8)
                 @inline(__always) func row(_ r: Int) -> Eight {
-                    firstLane + r < rows ? loadEight(src + (firstLane + r) * srcStride + first) : Eight()
+                    firstLane + r < rows ? load(Eight.self, src + (firstLane + r) * srcStride + first) : Eight()
                 }
                 let block = transposed8x8((row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)))
-                @inline(__always) func put(_ i: Int, _ v: Eight) { storeEight(v, dst + (first + i) * dstStride + firstLane) }
+                @inline(__always) func put(_ i: Int, _ v: Eight) { store(v, dst + (first + i) * dstStride + firstLane) }
                 put(0, block.0); put(1, block.1); put(2, block.2); put(3, block.3)
                 put(4, block.4); put(5, block.5); put(6, block.6); put(7, block.7)
                 column = first + 8
@@ -67,11 +67,11 @@ func transposeOutOfLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride
             var column = 0
             while column < count {
                 let first = min(column, count - 8)
-                @inline(__always) func vector(_ i: Int) -> Eight { loadEight(src + (first + i) * srcStride + firstLane) }
+                @inline(__always) func vector(_ i: Int) -> Eight { load(Eight.self, src + (first + i) * srcStride + firstLane) }
                 let block = transposed8x8((vector(0), vector(1), vector(2), vector(3),
                                            vector(4), vector(5), vector(6), vector(7)))
                 @inline(__always) func put(_ r: Int, _ v: Eight) {
-                    if r < lanes { storeEight(v, dst + (firstLane + r) * dstStride + first) }
+                    if r < lanes { store(v, dst + (firstLane + r) * dstStride + first) }
                 }
                 put(0, block.0); put(1, block.1); put(2, block.2); put(3, block.3)
                 put(4, block.4); put(5, block.5); put(6, block.6); put(7, block.7)
@@ -100,11 +100,9 @@ func transposeOutOfLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride
 /// and odd lanes (result k + 8): read as one 256-element index (vector, lane), a round
 /// rotates the index's 8 bits right by one, so four rounds swap its halves.
 ///
-/// With `.narrow` the same rounds run on four 8 x 8 blocks of 8-lane halves, one block at a
-/// time in 8 of AVX2's 16 registers: the 16 x 16 rounds need 32 such registers and spill,
-/// and their 32-lane splits take several shuffles each.
-@inline(__always) func transposed16(_ v: SixteenVectors, blocking: GemmBlocking = .native) -> SixteenVectors {
-    guard blocking == .wide else { return transposedByEights(v) }
+/// For 32 vector registers (`.wide`): on AVX2's 16 it would spill, and the transposes use
+/// `transposed8x8` instead.
+@inline(__always) func transposed16(_ v: SixteenVectors) -> SixteenVectors {
     @inline(__always) func round(_ v: SixteenVectors) -> SixteenVectors {
         @inline(__always) func split(_ a: Vector, _ b: Vector) -> (even: Vector, odd: Vector) {
             let both = SIMD32<Float>(lowHalf: a, highHalf: b)
@@ -118,55 +116,13 @@ func transposeOutOfLanes(_ dst: UnsafeMutablePointer<Float>, rowStride dstStride
     return round(round(round(round(v))))
 }
 
-/// `transposed16` by 8 x 8 blocks: rows 0-7 and 8-15 of `v`, each cut into lanes 0-7 and
-/// 8-15, are four blocks; block (r, c) of the result is block (c, r) of `v`, transposed.
-@inline(__always) private func transposedByEights(_ v: SixteenVectors) -> SixteenVectors {
-    typealias Half = SIMD8<Float>
-    typealias EightHalves = (Half, Half, Half, Half, Half, Half, Half, Half)
-    // Three rounds of the even/odd split: an 8 x 8 block's 6-bit index rotated three times.
-    @inline(__always) func transposed8(_ r: EightHalves) -> EightHalves {
-        @inline(__always) func round(_ r: EightHalves) -> EightHalves {
-            @inline(__always) func split(_ a: Half, _ b: Half) -> (even: Half, odd: Half) {
-                let both = SIMD16<Float>(lowHalf: a, highHalf: b)
-                return (both.evenHalf, both.oddHalf)
-            }
-            let p0 = split(r.0, r.1), p1 = split(r.2, r.3), p2 = split(r.4, r.5), p3 = split(r.6, r.7)
-            return (p0.even, p1.even, p2.even, p3.even, p0.odd, p1.odd, p2.odd, p3.odd)
-        }
-        return round(round(round(r)))
-    }
-    let topLeft = transposed8((v.0.lowHalf, v.1.lowHalf, v.2.lowHalf, v.3.lowHalf,
-                               v.4.lowHalf, v.5.lowHalf, v.6.lowHalf, v.7.lowHalf))
-    let bottomLeft = transposed8((v.8.lowHalf, v.9.lowHalf, v.10.lowHalf, v.11.lowHalf,
-                                  v.12.lowHalf, v.13.lowHalf, v.14.lowHalf, v.15.lowHalf))
-    let topRight = transposed8((v.0.highHalf, v.1.highHalf, v.2.highHalf, v.3.highHalf,
-                                v.4.highHalf, v.5.highHalf, v.6.highHalf, v.7.highHalf))
-    let bottomRight = transposed8((v.8.highHalf, v.9.highHalf, v.10.highHalf, v.11.highHalf,
-                                   v.12.highHalf, v.13.highHalf, v.14.highHalf, v.15.highHalf))
-    // Result i < 8 is lane i of vectors 0-7 (topLeft's row i), then of 8-15 (bottomLeft's);
-    // result 8 + i is lane 8 + i of them (topRight's and bottomRight's row i).
-    return (Vector(lowHalf: topLeft.0, highHalf: bottomLeft.0), Vector(lowHalf: topLeft.1, highHalf: bottomLeft.1),
-            Vector(lowHalf: topLeft.2, highHalf: bottomLeft.2), Vector(lowHalf: topLeft.3, highHalf: bottomLeft.3),
-            Vector(lowHalf: topLeft.4, highHalf: bottomLeft.4), Vector(lowHalf: topLeft.5, highHalf: bottomLeft.5),
-            Vector(lowHalf: topLeft.6, highHalf: bottomLeft.6), Vector(lowHalf: topLeft.7, highHalf: bottomLeft.7),
-            Vector(lowHalf: topRight.0, highHalf: bottomRight.0), Vector(lowHalf: topRight.1, highHalf: bottomRight.1),
-            Vector(lowHalf: topRight.2, highHalf: bottomRight.2), Vector(lowHalf: topRight.3, highHalf: bottomRight.3),
-            Vector(lowHalf: topRight.4, highHalf: bottomRight.4), Vector(lowHalf: topRight.5, highHalf: bottomRight.5),
-            Vector(lowHalf: topRight.6, highHalf: bottomRight.6), Vector(lowHalf: topRight.7, highHalf: bottomRight.7))
-}
-
 typealias Eight = SIMD8<Float>
 typealias EightVectors = (Eight, Eight, Eight, Eight, Eight, Eight, Eight, Eight)
-
-@inline(__always) private func loadEight(_ p: UnsafePointer<Float>) -> Eight { UnsafeRawPointer(p).loadUnaligned(as: Eight.self) }
-@inline(__always) private func storeEight(_ v: Eight, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Eight.self)
-}
 
 /// The 8 x 8 transpose of 8 vectors (lane j of result i is lane i of vector j) in the
 /// shuffles AVX2 has within each 128-bit half: pairs of rows interleaved (as `unpcklps` and
 /// `unpckhps`), then pairs of pairs (`shufps`), then the halves exchanged (`vperm2f128`).
-/// 24 shuffles, where `transposedByEights`' even/odd rounds cross the halves at every step.
+/// 24 shuffles, where even/odd rounds (as `transposed16`'s) would cross the halves at every step.
 /// Each names its lanes, so LLVM sees the whole permutation and chooses the instructions
 /// (on the stores of `transposeOutOfLanes`, it computes each result with a few of its own).
 @inline(__always) func transposed8x8(_ r: EightVectors) -> EightVectors {

@@ -7,6 +7,7 @@
 # naming the target and the input that did it.
 #
 #   Scripts/ci/fuzz.sh [SECONDS] [TARGET...]     e.g. Scripts/ci/fuzz.sh 600 FuzzImage
+#   Scripts/ci/fuzz.sh --build-only              builds and stops (CI builds early, in the background)
 #
 # LENET_FUZZ_SCRATCH: the build folder (default .build-fuzz). LENET_FUZZ_JOBS: targets run
 # at once (default: the number of cores). LENET_FUZZ_KEEP=1 keeps
@@ -14,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+build_only=0
+if [ "${1-}" = --build-only ]; then build_only=1; shift; fi
 seconds=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))
 targets=("$@")
@@ -42,6 +45,7 @@ bin=$(LENET_SAFETY_CHECKS=1 "${build[@]}" --show-bin-path)
 for target in "${targets[@]}"; do
     [ -x "$bin/$target" ] || { echo "FAIL: $bin/$target was not built" >&2; exit 1; }
 done
+[ "$build_only" = 0 ] || exit 0
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lenet-fuzz.XXXXXX")
 

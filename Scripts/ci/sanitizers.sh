@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test suite's in-process tests (see below) under AddressSanitizer (with LeakSanitizer),
-# then under ThreadSanitizer: `Scripts/ci/sanitizers.sh [address] [thread]` (both by
-# default, in that order). Exits non-zero if a build fails, a test fails, or any process
-# reported anything: each writes its reports to a file under <scratch>/sanitizer-logs/, so
-# in a full run (below) a report from a `lenet` child whose stderr a test discards (lenet
-# serve) still fails the run.
+# then under ThreadSanitizer: `Scripts/ci/sanitizers.sh [--build-only] [address] [thread]`
+# (both by default, in that order). Exits non-zero if a build fails, a test fails, or any
+# process reported anything: each writes its reports to a file under <scratch>/sanitizer-logs/,
+# so in a full run (below) a report from a `lenet` child whose stderr a test discards (lenet
+# serve) still fails the run. --build-only builds and stops: CI builds both early, in the
+# background (.ci/run says why), and its later run of this script finds nothing to rebuild.
 #
 # - Release builds with LENET_SAFETY_CHECKS=1 (LeNetKit/Package.swift): -O instead of -Ounchecked,
 #   so Swift's bounds, overflow and exclusivity checks stay on as in a debug build, at
@@ -43,6 +44,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+build_only=0
+if [ "${1-}" = --build-only ]; then build_only=1; shift; fi
 sanitizers=("$@")
 [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
 export LENET_TEST_WORKLOAD=${LENET_TEST_WORKLOAD:-small}
@@ -108,6 +111,10 @@ for sanitizer in "${sanitizers[@]}"; do
         continue
     fi
     build_seconds=$(seconds "$start" "$(now)")
+    if [ "$build_only" = 1 ]; then
+        summary+=("$sanitizer ($scope): built in ${build_seconds} s")
+        continue
+    fi
     echo "== $sanitizer: built in ${build_seconds} s; testing (LENET_TEST_WORKLOAD=$LENET_TEST_WORKLOAD)"
     # (tsan.supp is about NIO and Hummingbird, which only a full run builds.)
     [ "$sanitizer" = thread ] && [[ "$full" == *" thread "* ]] && check_continuation_handoff "$scratch"

@@ -454,6 +454,21 @@ func gemmDotProducts<Columns: OperandRows>(_ c: MutableMatrixView, _ a: MatrixVi
             } else {
                 sums = rows == 2 ? dotSums2x3(a0, ars, b0, b1, b2, vectorEnd) : dotSums1x3(a0, b0, b1, b2, vectorEnd)
             }
+            // A whole narrow block with no scalar terms (every block of fc1-fc3): its six
+            // sums stored by constant lanes. The loop below, with variable lanes, spilled
+            // the sum vector to the stack again for every element.
+            if !wide && rows == 2 && cols == 3 && vectorEnd == k {
+                let out = c.pointer + i0 * c.rowStride + j0, below = out + c.rowStride
+                if accumulate {
+                    out[0] += sums[0]; out[1] += sums[1]; out[2] += sums[2]
+                    below[0] += sums[4]; below[1] += sums[5]; below[2] += sums[6]
+                } else {
+                    out[0] = sums[0]; out[1] = sums[1]; out[2] = sums[2]
+                    below[0] = sums[4]; below[1] = sums[5]; below[2] = sums[6]
+                }
+                j0 += blockColumns
+                continue
+            }
             // Terms left to scalar code (k < 16 only), then the store.
             for r in 0..<rows {
                 let ar = a0 + r * ars

@@ -454,9 +454,9 @@ func gemmDotProducts<Columns: OperandRows>(_ c: MutableMatrixView, _ a: MatrixVi
             } else {
                 sums = rows == 2 ? dotSums2x3(a0, ars, b0, b1, b2, vectorEnd) : dotSums1x3(a0, b0, b1, b2, vectorEnd)
             }
-            // A whole narrow block with no scalar terms (every block of fc1-fc3): its six
-            // sums stored by constant lanes. The loop below, with variable lanes, spilled
-            // the sum vector to the stack again for every element.
+            // A whole narrow block with no scalar terms (fc1-fc3's, most of conv1's weight
+            // gradient's): its six sums stored by constant lanes. The loop below, with
+            // variable lanes, spilled the sum vector to the stack again for every element.
             if !wide && rows == 2 && cols == 3 && vectorEnd == k {
                 let out = c.pointer + i0 * c.rowStride + j0, below = out + c.rowStride
                 if accumulate {

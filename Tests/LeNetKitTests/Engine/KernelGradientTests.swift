@@ -276,35 +276,29 @@ import Testing
     @Test func transposesMoveLaneIOfVectorJToLaneJOfResultI() {
         var random = TestRandom(seed: 44)
         let values = random.floats(256)
-        var v: SixteenVectors = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(),
-                                 Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
-        withUnsafeMutableBytes(of: &v) { raw in
-            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-            for i in 0..<256 { floats[i] = values[i] }
-        }
-        let result = transposed16(v)
-        withUnsafeBytes(of: result) { raw in
-            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-            for i in 0..<16 {
-                for j in 0..<16 {
-                    #expect(floats[i * 16 + j].bitPattern == values[j * 16 + i].bitPattern, "result \(i) lane \(j)")
+        /// Fills `size` vectors of `size` lanes (a tuple of vectors, `empty`) from `values` in
+        /// order, transposes them, and expects result i's lane j to be vector j's lane i.
+        func check<Vectors>(_ empty: Vectors, size: Int, _ transpose: (Vectors) -> Vectors) {
+            var vectors = empty
+            withUnsafeMutableBytes(of: &vectors) { raw in
+                let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                for i in 0..<size * size { floats[i] = values[i] }
+            }
+            withUnsafeBytes(of: transpose(vectors)) { raw in
+                let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                for i in 0..<size {
+                    for j in 0..<size {
+                        #expect(floats[i * size + j].bitPattern == values[j * size + i].bitPattern,
+                                "\(size) x \(size): result \(i) lane \(j)")
+                    }
                 }
             }
         }
-        var eight: EightVectors = (Eight(), Eight(), Eight(), Eight(), Eight(), Eight(), Eight(), Eight())
-        withUnsafeMutableBytes(of: &eight) { raw in
-            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-            for i in 0..<64 { floats[i] = values[i] }
-        }
-        let transposedEight = transposed8x8(eight)
-        withUnsafeBytes(of: transposedEight) { raw in
-            let floats = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-            for i in 0..<8 {
-                for j in 0..<8 {
-                    #expect(floats[i * 8 + j].bitPattern == values[j * 8 + i].bitPattern, "8 x 8: result \(i) lane \(j)")
-                }
-            }
-        }
+        let sixteen: SixteenVectors = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(),
+                                       Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
+        check(sixteen, size: 16, transposed16)
+        let eight: EightVectors = (Eight(), Eight(), Eight(), Eight(), Eight(), Eight(), Eight(), Eight())
+        check(eight, size: 8, transposed8x8)
     }
 
     /// `transposeToLanes`: pixel p's lane l is channel first + l's gradient at p, zero past the

@@ -60,13 +60,16 @@ import Testing
         // The label band under image i, as rows of 0 (white) and 1 (ink).
         func band(_ i: Int) -> [[Int]] {
             let left = 4 + i * 60, top = 4 + 56 + 4
-            return (0..<10).map { y in (0..<56).map { x in grid.pixels[(top + y) * grid.width + left + x] == 0 ? 1 : 0 } }
+            return (0..<10).map { (y: Int) -> [Int] in
+                (0..<56).map { (x: Int) -> Int in grid.pixels[(top + y) * grid.width + left + x] == 0 ? 1 : 0 }
+            }
         }
         #expect(band(0) == band(2) && band(0) != band(1))
         // "7" is the font's glyph scaled twice, centred under the 56-pixel image: columns 25...30.
         let seven = band(0).map { Array($0[25..<31]) }
         #expect(seven[0] == [1, 1, 1, 1, 1, 1] && seven[2] == [0, 0, 0, 0, 1, 1] && seven[9] == [0, 0, 0, 0, 1, 1])
-        #expect(band(0).joined().reduce(0, +) == seven.joined().reduce(0, +))  // nothing drawn elsewhere
+        let inkUnderTheFirstImage: Int = band(0).joined().reduce(0, +), inkOfTheSeven: Int = seven.joined().reduce(0, +)
+        #expect(inkUnderTheFirstImage == inkOfTheSeven)  // nothing drawn elsewhere
         // Without captions the grid is as before: no label band.
         let plain = images.withUnsafeBufferPointer { ImageGrid.make(images: $0, count: 3, perRow: 3, scale: 2, gap: 4) }
         #expect(plain.height == 4 + 56 + 4 && plain.pixels.allSatisfy { $0 == 255 })

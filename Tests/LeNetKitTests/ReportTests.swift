@@ -17,16 +17,18 @@ import Testing
         for t in 0..<10 { for p in 0..<10 { confusion[t][p] = t == p ? 970 + t : (t + 2 * p) % 4 } }
         let results = ClassificationResults(
             confusionMatrix: confusion,
-            precision: (0..<10).map { $0 == 3 ? nil : 0.9 + Double($0) / 100 },
-            recall: (0..<10).map { 0.95 + Double($0) / 1000 },
+            precision: (0..<10).map { (i: Int) -> Double? in i == 3 ? nil : 0.9 + Double(i) / 100 },
+            recall: (0..<10).map { (i: Int) -> Double in 0.95 + Double(i) / 1000 },
             accuracy: 0.9871, loss: 0.0412,
-            mistakes: (0..<20).map { ReportImage(pixels: stroke($0 + 4), caption: "\($0 % 10) \u{2192} \(($0 + 1) % 10)", detail: "mistake \($0)") },
+            mistakes: (0..<20).map { (i: Int) -> ReportImage in
+                ReportImage(pixels: stroke(i + 4), caption: "\(i % 10) \u{2192} \((i + 1) % 10)", detail: "mistake \(i)")
+            },
             seconds: 0.8)
         return RunReport(
             title: "LeNet training run <lenet>", settings: [.init("Model", "lenet"), .init("Epochs", "\(epochs)")],
             machine: MachineInfo.current(), summary: ModelSummary(definition: .lenet(.lenet), batchSize: 32),
             history: syntheticHistory(epochs: epochs), runSeconds: 95.5, results: results,
-            samples: (0..<20).map { ReportImage(pixels: stroke($0 + 2), caption: "\($0 % 10)") },
+            samples: (0..<20).map { (i: Int) -> ReportImage in ReportImage(pixels: stroke(i + 2), caption: "\(i % 10)") },
             samplesNote: "The first 20 images of the first training batch.",
             timings: [.init("Data loading", "0.40 s")])
     }

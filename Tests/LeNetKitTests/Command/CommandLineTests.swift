@@ -102,7 +102,8 @@ import Testing
         let png = try Data(contentsOf: URL(fileURLWithPath: output))
         #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         // IHDR: 10 images of 56 + 4 across; 2 rows of an image, its label (10 px) and gaps.
-        #expect(Array(png[16..<24]) == [0, 0, 2, 92, 0, 0, 0, 4 + 2 * (56 + 4 + 10 + 4)])  // 604 x 152
+        let height: Int = 4 + 2 * (56 + 4 + 10 + 4)  // 152 (an Int: `UInt8(4 + 2 * ...)` took the type checker 13 s)
+        #expect(Array(png[16..<24]) == [0, 0, 2, 92, 0, 0, 0, UInt8(height)])  // 604 x 152
     }
 
     /// `samples --terminal` fits the drawing to the width: $COLUMNS here (the output is a pipe).

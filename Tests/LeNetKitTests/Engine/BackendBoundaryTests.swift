@@ -179,7 +179,8 @@ final class CountingNetworks: @unchecked Sendable {
         #expect(after.values.array != initial.values.array)
         // Without momentum the update is w − lr·g with the last step's gradients.
         let (w0, g, w1) = (initial.values.array, after.gradients.array, after.values.array)
-        let worst = (0..<w0.count).map { abs(w1[$0] - (w0[$0] - 0.1 * g[$0])) }.max() ?? 0
+        var worst: Float = 0
+        for i in w0.indices { worst = max(worst, abs(w1[i] - (w0[i] - 0.1 * g[i]))) }
         #expect(worst < 1e-6)
     }
 }

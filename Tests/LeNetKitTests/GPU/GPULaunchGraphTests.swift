@@ -34,13 +34,15 @@ import Testing
         // The patched values themselves: each step's batch start, dropout key, learning rate.
         let gathers = byLaunch.launches.filter { $0.kernel == "gather_batch" }
         // Five training steps, two test batches, the step on the new split, a test batch.
-        #expect(gathers.map { $0.arguments[5] } == [0, 32, 64, 0, 32, 0, 32, 0, 0].map { RecordedArgument.int($0) })
+        let offsets: [Int32] = [0, 32, 64, 0, 32, 0, 32, 0, 0]
+        #expect(gathers.map { $0.arguments[5] } == offsets.map { RecordedArgument.int($0) })
         let dropouts = byLaunch.launches.filter { $0.kernel == "dropout_forward" && $0.arguments[4] != .float(0) }
-        #expect(dropouts.map { Array($0.arguments[6...9]) } == [
+        let dropoutArguments: [[RecordedArgument]] = [
             [.uint(99), .uint(0), .uint(0), .uint(0)], [.uint(99), .uint(0), .uint(1), .uint(0)],
             [.uint(99), .uint(0), .uint(2), .uint(0)], [.uint(99), .uint(0), .uint(3), .uint(0)],
             [.uint(0x9abc_def0), .uint(0x1234_5678), .uint(0), .uint(2)], [.uint(7), .uint(0), .uint(0), .uint(0)],
-        ])
+        ]
+        #expect(dropouts.map { Array($0.arguments[6...9]) } == dropoutArguments)
         let updates = byLaunch.launches.filter { $0.kernel == "sgd_update" }.map { $0.arguments[4...7] }
         let perStep = ModelDefinition.lenet(.lenetBN).layers.flatMap(\.parameterShapes).count
         #expect(updates.count == 7 * perStep)  // 6 steps on splits, 1 staged

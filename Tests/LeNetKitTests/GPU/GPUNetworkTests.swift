@@ -63,7 +63,7 @@ import Testing
         gpuNetwork.evaluate(0..<32, of: .test, logits: &logits)
         #expect(maxRelativeDifference(logits, expectedLogits) < Self.tolerance)
         #expect(cpu.totals(of: .test).correct == gpuNetwork.totals(of: .test).correct)
-        let images = (0..<2 * 784).map { Float($0 % 13) / 13 }
+        let images = (0..<2 * 784).map { (i: Int) -> Float in Float(i % 13) / 13 }
         cpu.infer(images, count: 2, logits: &expectedLogits)
         gpuNetwork.infer(images, count: 2, logits: &logits)
         #expect(maxRelativeDifference(Array(logits[0..<20]), Array(expectedLogits[0..<20])) < Self.tolerance)

@@ -71,7 +71,7 @@ import Testing
         store.initialize(definition: .lenet(.lenet), generator: &generator)
         let predictor = try Predictor(checkpoint: Checkpoint(store: store, variant: .lenet), maxBatch: 4)
         let test = try DataFixtures.mnist.get().test
-        let images = (0..<10).map { i in (0..<784).map { Float(test.pixels[i * 784 + $0]) / 255 } }
+        let images = (0..<10).map { (i: Int) -> [Float] in (0..<784).map { (p: Int) -> Float in Float(test.pixels[i * 784 + p]) / 255 } }
         let batched = try predictor.predict(prepared: images)
         #expect(batched.count == 10)
         for (image, prediction) in zip(images, batched) {

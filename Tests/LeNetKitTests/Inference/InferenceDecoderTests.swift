@@ -135,7 +135,7 @@ import Testing
 
     @Test func pngWrittenByLeNetKitRoundTrips() throws {
         let path = try DataFixtures.temporaryDirectory() + "/round.png"
-        let pixels = (0..<(37 * 23)).map { UInt8(($0 * 7) % 256) }
+        let pixels = (0..<(37 * 23)).map { (i: Int) -> UInt8 in UInt8((i * 7) % 256) }
         try writePNG(grey: pixels, width: 37, height: 23, to: path)
         let image = try ImageDecoder.decode(contentsOf: path)
         #expect(image == GreyImage(width: 37, height: 23, pixels: pixels))

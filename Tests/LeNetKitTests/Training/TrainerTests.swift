@@ -113,7 +113,8 @@ import Testing
             let trainer = try Trainer(configuration: configuration, dataset: dataset)
             trainer.runEpoch()
             let order = trainer.trainOrder
-            #expect(Array(order.prefix(32)).map { dataset.train.labels[Int($0)] }.map(Int32.init) == samples.labels)
+            let labels: [Int32] = order.prefix(32).map { (i: Int32) -> Int32 in Int32(dataset.train.labels[Int(i)]) }
+            #expect(labels == samples.labels)
         }
     }
 }

@@ -15,6 +15,13 @@ let speedFlags: [SwiftSetting] =
     (targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? [])
     + (safetyChecks ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))])
 let lenetKit: Target.Dependency = .product(name: "LeNetKit", package: "LeNetKit")
+// The tests' own code (references, checks, swift-testing's macros) is built without
+// optimisation; the library under test is optimised either way. On the 2-vCPU development
+// VM the test module then builds in 53 s instead of 164 s, after every change to the
+// library, and the suite runs 22 s longer (74 s instead of 52). Except with
+// LENET_SAFETY_CHECKS=1, as the sanitizer builds are: ThreadSanitizer instruments every
+// memory access, and unoptimised test code made its run take 332 s instead of 181.
+let testSettings: [SwiftSetting] = speedFlags + (safetyChecks ? [] : [.unsafeFlags(["-Onone"])])
 
 let package = Package(
     name: "lenet",
@@ -53,7 +60,7 @@ let package = Package(
             name: "LeNetKitTests",
             dependencies: [lenetKit, .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             resources: [.copy("Fixtures")],
-            swiftSettings: speedFlags
+            swiftSettings: testSettings
         ),
     ]
 )

@@ -457,6 +457,8 @@ func gemmDotProducts<Columns: OperandRows>(_ c: MutableMatrixView, _ a: MatrixVi
             // A whole narrow block with no scalar terms (fc1-fc3's, most of conv1's weight
             // gradient's): its six sums stored by constant lanes. The loop below, with
             // variable lanes, spilled the sum vector to the stack again for every element.
+            // (The loop unrolled over constant lanes for every block, with no special case,
+            // measured 5-10% slower on the FC forward in training: BENCHMARKS.md, stop 33.)
             if !wide && rows == 2 && cols == 3 && vectorEnd == k {
                 let out = c.pointer + i0 * c.rowStride + j0, below = out + c.rowStride
                 if accumulate {

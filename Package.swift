@@ -11,9 +11,9 @@ import PackageDescription
 let targetCPU: String? = Context.environment["LENET_TARGET_CPU"] ?? "native"
 // -Ounchecked in release unless LENET_SAFETY_CHECKS=1 (plain -O, Swift's checks kept).
 let safetyChecks = Context.environment["LENET_SAFETY_CHECKS"] == "1"
+let cpuFlags: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
 let speedFlags: [SwiftSetting] =
-    (targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? [])
-    + (safetyChecks ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))])
+    cpuFlags + (safetyChecks ? [] : [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))])
 let lenetKit: Target.Dependency = .product(name: "LeNetKit", package: "LeNetKit")
 // The tests' own code (references, checks, swift-testing's macros) is built without
 // optimisation; the library under test is optimised either way. On the 2-vCPU development
@@ -21,7 +21,7 @@ let lenetKit: Target.Dependency = .product(name: "LeNetKit", package: "LeNetKit"
 // library, and the suite runs 22 s longer (74 s instead of 52). Except with
 // LENET_SAFETY_CHECKS=1, as the sanitizer builds are: ThreadSanitizer instruments every
 // memory access, and unoptimised test code made its run take 332 s instead of 181.
-let testSettings: [SwiftSetting] = speedFlags + (safetyChecks ? [] : [.unsafeFlags(["-Onone"])])
+let testSettings: [SwiftSetting] = cpuFlags + (safetyChecks ? [] : [.unsafeFlags(["-Onone"])])
 
 let package = Package(
     name: "lenet",

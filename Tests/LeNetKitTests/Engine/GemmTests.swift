@@ -13,7 +13,7 @@ import Testing
                           Layout(aTransposed: false, bTransposed: true), Layout(aTransposed: true, bTransposed: true)]
 
     /// Shapes that hit every block and tail of both blockings (6 x 32, 4 x 64 and 6 x 16 broadcast
-    /// blocks; 4 x 4 and 2 x 3 dot-product blocks), then random ones with m, n and k
+    /// blocks; 4 x 4 and 2 x 3 dot-product blocks, whole and cut short), then random ones with m, n and k
     /// mostly not multiples of any block.
     static func shapes() -> [(m: Int, n: Int, k: Int)] {
         var shapes = [(1, 1, 1), (6, 32, 25), (7, 33, 17), (16, 100, 150), (13, 50, 3), (150, 100, 16),
@@ -21,7 +21,10 @@ import Testing
                       (3, 9, 40), (6, 16, 16), (12, 48, 15), (5, 3, 16), (11, 7, 47), (1, 17, 1), (3, 2, 18),
                       // 4 rows or fewer left: 4 x 64 blocks, then the narrower tiles (fc1's and fc2's input
                       // gradients on a slice of 4, a weight-gradient task of 10 rows).
-                      (4, 400, 120), (4, 120, 84), (10, 400, 32), (3, 130, 7), (1, 64, 5), (2, 200, 3), (4, 65, 9)]
+                      (4, 400, 120), (4, 120, 84), (10, 400, 32), (3, 130, 7), (1, 64, 5), (2, 200, 3), (4, 65, 9),
+                      // The dot-product kernel's rows in several groups, the last one short (12, 12
+                      // and 6 rows of 400; 4, 4, 4 and 1 of 1000).
+                      (30, 21, 400), (13, 9, 1000)]
         var random = TestRandom(seed: 11)
         for _ in 0..<24 { shapes.append((1 + random.int(below: 40), 1 + random.int(below: 90), 1 + random.int(below: 70))) }
         return shapes.map { (m: $0.0, n: $0.1, k: $0.2) }

@@ -429,63 +429,93 @@ func gemmDotProducts<Columns: OperandRows>(_ c: MutableMatrixView, _ a: MatrixVi
                                            accumulate: Bool, blocking: GemmBlocking = .native) {
     let m = c.rows, n = c.columns, k = a.columns
     let wide = blocking == .wide
-    let blockColumns = wide ? 4 : 3
+    let blockRows = wide ? 4 : 2, blockColumns = wide ? 4 : 3
     // With k >= 16 the last k % 16 terms go in one more vector step ending at k, its
     // lanes already summed masked off; only a shorter k leaves terms to scalar code.
     let vectorEnd = k >= 16 ? k : 0
     let ars = a.rowStride
-    var i0 = 0
-    while i0 < m {
-        // Whole blocks of 4 (wide) or 2 rows, then 2, then 1: no row is computed for nothing.
-        let rows = wide && m - i0 >= 4 ? 4 : (m - i0 >= 2 ? 2 : 1)
-        let a0 = a.pointer + i0 * ars
+    // Wide blocks: rows in groups of about 24 KB of A (12 of fc1's rows of 400), which stay
+    // in L1 while every column block passes over them, so that B (fc1's weight, 192 KB)
+    // streams from L2 once a group, not once a register block of 4 rows: fc1's forward
+    // 15-25% faster at batch 32 and 500 on AVX-512 (BENCHMARKS.md, stop 34). Narrow blocks
+    // keep all rows in one group: on AVX2, B's columns outer (one group) was 5-7% slower
+    // (stop 32). The blocks are the same with or without groups, and so are the bits.
+    let rowGroup = wide ? max(4, 6144 / max(k, 1) / 4 * 4) : max(m, 1)
+    var g0 = 0
+    while g0 < m {
+        let groupEnd = min(m, g0 + rowGroup)
         var j0 = 0
         while j0 < n {
             let cols = min(blockColumns, n - j0)
             let b0 = b.row(j0), b1 = b.row(j0 + min(1, cols - 1))
             let b2 = b.row(j0 + min(2, cols - 1)), b3 = b.row(j0 + min(3, cols - 1))
-            let sums: Vector  // lane r*4 + col: the vector part of C[i0 + r, j0 + col]
-            if wide {
-                switch rows {
-                case 4: sums = dotSums4(a0, ars, b0, b1, b2, b3, vectorEnd)
-                case 2: sums = dotSums2(a0, ars, b0, b1, b2, b3, vectorEnd)
-                default: sums = dotSums1(a0, b0, b1, b2, b3, vectorEnd)
-                }
-            } else {
-                sums = rows == 2 ? dotSums2x3(a0, ars, b0, b1, b2, vectorEnd) : dotSums1x3(a0, b0, b1, b2, vectorEnd)
-            }
-            // A whole narrow block with no scalar terms (fc1-fc3's, most of conv1's weight
-            // gradient's): its six sums stored by constant lanes. The loop below, with
-            // variable lanes, spilled the sum vector to the stack again for every element.
-            // (The loop unrolled over constant lanes for every block, with no special case,
-            // measured 5-10% slower on the FC forward in training: BENCHMARKS.md, stop 33.)
-            if !wide && rows == 2 && cols == 3 && vectorEnd == k {
-                let out = c.pointer + i0 * c.rowStride + j0, below = out + c.rowStride
-                if accumulate {
-                    out[0] += sums[0]; out[1] += sums[1]; out[2] += sums[2]
-                    below[0] += sums[4]; below[1] += sums[5]; below[2] += sums[6]
+            var i0 = g0
+            while i0 < groupEnd {
+                // Whole blocks of 4 (wide) or 2 rows, then 2, then 1: no row is computed for nothing.
+                let rows = groupEnd - i0 >= blockRows ? blockRows : (groupEnd - i0 >= 2 ? 2 : 1)
+                let a0 = a.pointer + i0 * ars
+                let sums: Vector  // lane r*4 + col: the vector part of C[i0 + r, j0 + col]
+                if wide {
+                    switch rows {
+                    case 4: sums = dotSums4(a0, ars, b0, b1, b2, b3, vectorEnd)
+                    case 2: sums = dotSums2(a0, ars, b0, b1, b2, b3, vectorEnd)
+                    default: sums = dotSums1(a0, b0, b1, b2, b3, vectorEnd)
+                    }
                 } else {
-                    out[0] = sums[0]; out[1] = sums[1]; out[2] = sums[2]
-                    below[0] = sums[4]; below[1] = sums[5]; below[2] = sums[6]
+                    sums = rows == 2 ? dotSums2x3(a0, ars, b0, b1, b2, vectorEnd) : dotSums1x3(a0, b0, b1, b2, vectorEnd)
                 }
-                j0 += blockColumns
-                continue
-            }
-            // Terms left to scalar code (k < 16 only), then the store.
-            for r in 0..<rows {
-                let ar = a0 + r * ars
-                for col in 0..<cols {
-                    let bc = b.row(j0 + col)
-                    var sum = sums[r * 4 + col]
-                    for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
-                    let out = c.pointer + (i0 + r) * c.rowStride + j0 + col
-                    out.pointee = accumulate ? out.pointee + sum : sum
+                // A whole block with no scalar terms (fc1-fc3's, most of conv1's weight
+                // gradient's): its sums stored by constant lanes. The loop below, with
+                // variable lanes, spills the sum vector to the stack and reads it back an
+                // element at a time. (That loop unrolled over constant lanes for every
+                // block, short ones too, measured 5-10% slower on the FC forward in training
+                // on AVX2: BENCHMARKS.md, stop 33. Whole 4 x 4 blocks by constant lanes made
+                // fc1's forward 10-20% faster on AVX-512: stop 34.)
+                if rows == blockRows && cols == blockColumns && vectorEnd == k {
+                    let out = c.pointer + i0 * c.rowStride + j0
+                    if wide {
+                        storeWholeBlock(sums, rows: 4, columns: 4, out, rowStride: c.rowStride, accumulate: accumulate)
+                    } else {
+                        storeWholeBlock(sums, rows: 2, columns: 3, out, rowStride: c.rowStride, accumulate: accumulate)
+                    }
+                } else {
+                    // Terms left to scalar code (k < 16 only), then the store.
+                    for r in 0..<rows {
+                        let ar = a0 + r * ars
+                        for col in 0..<cols {
+                            let bc = b.row(j0 + col)
+                            var sum = sums[r * 4 + col]
+                            for q in vectorEnd..<k { sum = sum.addingProduct(ar[q], bc[q]) }
+                            let out = c.pointer + (i0 + r) * c.rowStride + j0 + col
+                            out.pointee = accumulate ? out.pointee + sum : sum
+                        }
+                    }
                 }
+                i0 += rows
             }
             j0 += blockColumns
         }
-        i0 += rows
+        g0 = groupEnd
     }
+}
+
+/// A dot-product block's sums (lane r*4 + col: C[r, col] from `out`) stored, or added to
+/// what is there, with every lane a constant once inlined (`rows` and `columns` constants).
+@inline(__always)
+private func storeWholeBlock(_ sums: Vector, rows: Int, columns: Int, _ out: UnsafeMutablePointer<Float>,
+                             rowStride: Int, accumulate: Bool) {
+    @inline(__always) func block(adding: Bool) {
+        @inline(__always) func element(_ r: Int, _ col: Int) {
+            guard r < rows && col < columns else { return }
+            let p = out + r * rowStride + col
+            p.pointee = adding ? p.pointee + sums[r * 4 + col] : sums[r * 4 + col]
+        }
+        element(0, 0); element(0, 1); element(0, 2); element(0, 3)
+        element(1, 0); element(1, 1); element(1, 2); element(1, 3)
+        element(2, 0); element(2, 1); element(2, 2); element(2, 3)
+        element(3, 0); element(3, 1); element(3, 2); element(3, 3)
+    }
+    if accumulate { block(adding: true) } else { block(adding: false) }
 }
 
 /// The multiplier for the step ending at `end` (past the whole vectors): lanes that the

@@ -56,9 +56,14 @@ let package = Package(
                           swiftSettings: speedFlags),
         .executableTarget(name: "predict-digit", dependencies: [lenetKit], path: "Examples/PredictDigit",
                           swiftSettings: speedFlags),
+        // Counts the test process's heap allocations on chosen threads (AllocationTests) by
+        // replacing malloc in the test runner: not in the sanitizer builds (they set
+        // LENET_SAFETY_CHECKS=1), whose runtimes replace it themselves.
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter",
+                cSettings: safetyChecks ? [] : [.define("LENET_COUNT_ALLOCATIONS")]),
         .testTarget(
             name: "LeNetKitTests",
-            dependencies: [lenetKit, .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [lenetKit, "AllocationCounter", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             resources: [.copy("Fixtures")],
             swiftSettings: testSettings
         ),

@@ -34,8 +34,7 @@ struct AllocationTests {
     @Test(arguments: [ModelVariant.lenet, .lenetBN], [1, 2, 3])
     func stepsAllocateNothing(variant: ModelVariant, threads: Int) throws {
         var random = TestRandom(seed: 60)
-        let split = try DataSplit(name: "synthetic", pixels: (0..<(96 * 784)).map { _ in UInt8(random.int(below: 256)) },
-                                  labels: (0..<96).map { _ in UInt8(random.int(below: 10)) })
+        let split = try random.split(count: 96)
         let network = CPUNetwork(.lenet(variant), maxBatch: 32, threads: threads)
         network.initialize(seed: 61)
         network.optimizer = SGD(learningRate: 0.01, momentum: 0.9)

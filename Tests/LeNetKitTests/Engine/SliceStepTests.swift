@@ -56,8 +56,7 @@ import Testing
     @Test(arguments: [ModelVariant.lenet, .lenetBN])
     func fusedStepEqualsTheStepInParts(variant: ModelVariant) throws {
         var random = TestRandom(seed: 50)
-        let pixels = (0..<(96 * 784)).map { _ in UInt8(random.int(below: 256)) }
-        let split = try DataSplit(name: "synthetic", pixels: pixels, labels: (0..<96).map { _ in UInt8(random.int(below: 10)) })
+        let split = try random.split(count: 96)
         var fused: [[Float]] = []
         for threads in [1, 3] {
             let network = CPUNetwork(.lenet(variant), maxBatch: 32, threads: threads)

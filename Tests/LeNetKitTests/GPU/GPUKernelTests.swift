@@ -378,8 +378,7 @@ import Testing
         guard let gpu = GPUTestDevice.get() else { return }
         var random = TestRandom(seed: 4)
         let count = 50, pixels = DataSplit.pixelsPerImage
-        let split = try DataSplit(name: "train", pixels: (0..<count * pixels).map { _ in UInt8(random.int(below: 256)) },
-                                  labels: (0..<count).map { _ in UInt8(random.int(below: 10)) })
+        let split = try random.split(name: "train", count: count)
         var order = (0..<count).map { Int32($0) }
         for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, random.int(below: i + 1)) }
         let range = 7..<27

@@ -9,6 +9,11 @@ struct TestRandom {
         (0..<count).map { _ in generator.nextUniform(range.lowerBound, range.upperBound) }
     }
     mutating func int(below bound: Int) -> Int { generator.nextIndex(below: bound) }
+    /// A split of `count` random images (every pixel, then every label, drawn in order).
+    mutating func split(name: String = "synthetic", count: Int) throws -> DataSplit {
+        let pixels = (0..<count * DataSplit.pixelsPerImage).map { _ in UInt8(int(below: 256)) }
+        return try DataSplit(name: name, pixels: pixels, labels: (0..<count).map { _ in UInt8(int(below: 10)) })
+    }
 }
 
 /// The largest |a - b| / max(1, |b|) over two arrays of equal length.
